@@ -1,0 +1,50 @@
+"""The FastAPI application and its composition root."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis import Redis
+
+from services.api.deps import Services
+from services.api.errors import install_error_handlers
+from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from services.api.routes import comments, health, threads
+from shared.command_bus import CommandBus
+from shared.db import create_db_engine
+from shared.nudges import Nudger
+from shared.settings import Settings, get_settings
+from shared.store import EventStore
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_db_engine(settings.database_url, pool_size=settings.db_pool_size)
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
+        store = EventStore(engine)
+        bus = CommandBus(
+            engine, store, retries=settings.append_retries, max_body_chars=settings.max_body_chars
+        )
+        app.state.services = Services(settings, engine, redis, store, bus, Nudger(redis))
+        try:
+            yield
+        finally:
+            redis.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Chorus",
+        version="0.1.0",
+        summary="An event-sourced comment backend for publications.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(threads.router)
+    app.include_router(comments.router)
+    return app

@@ -1,0 +1,85 @@
+"""Dependencies routes declare through `Annotated` aliases."""
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis import Redis
+from sqlalchemy.engine import Engine
+
+from shared.command_bus import CommandBus
+from shared.commands import Actor, RequestContext
+from shared.errors import InvalidInput, Unauthorized
+from shared.nudges import Nudger
+from shared.settings import Settings
+from shared.store import EventStore
+from shared.tokens import verify_token
+from shared.validation import THREAD_ID_PATTERN
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the composition root (the app's lifespan) builds once per process."""
+
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    store: EventStore
+    bus: CommandBus
+    nudger: Nudger
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+_bearer = HTTPBearer(auto_error=False, description="A JWT signed with CHORUS_JWT_SECRET")
+
+
+def current_user(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise Unauthorized("a bearer token is required", code="missing_token")
+    settings = services.settings
+    return verify_token(
+        credentials.credentials, settings.jwt_secret, leeway_seconds=settings.jwt_leeway_seconds
+    )
+
+
+CurrentUser = Annotated[Actor, Depends(current_user)]
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def write_context(
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> RequestContext:
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1-200 printable ASCII characters",
+            code="invalid_idempotency_key",
+        )
+    return RequestContext(
+        actor=user,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        idempotency_key=idempotency_key,
+    )
+
+
+WriteContext = Annotated[RequestContext, Depends(write_context)]
+ThreadId = Annotated[
+    str,
+    Path(
+        pattern=THREAD_ID_PATTERN,
+        description="1-200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+        examples=["post-2026-11-27-south-korea"],
+    ),
+]
+CommentId = Annotated[str, Path(max_length=64, description="An opaque comment id")]

@@ -1,0 +1,67 @@
+"""Posting, editing, deleting and liking comments."""
+
+from fastapi import APIRouter
+
+from services.api.deps import CommentId, ServicesDep, ThreadId, WriteContext
+from services.api.schemas import (
+    CommentCreated,
+    CommentEditIn,
+    CommentIn,
+    CommentWritten,
+    LikeState,
+)
+from shared.commands import (
+    Command,
+    DeleteComment,
+    EditComment,
+    LikeComment,
+    PostComment,
+    RequestContext,
+    UnlikeComment,
+)
+from shared.handlers import Response
+
+router = APIRouter(prefix="/v1", tags=["comments"])
+
+
+def _execute(services: ServicesDep, command: Command, ctx: RequestContext) -> Response:
+    result = services.bus.execute(command, ctx)
+    services.nudger.nudge(result["thread_id"], request_id=ctx.request_id)
+    return result
+
+
+@router.post("/threads/{thread_id}/comments", status_code=201, response_model=CommentCreated)
+def post_comment(
+    thread_id: ThreadId, payload: CommentIn, ctx: WriteContext, services: ServicesDep
+) -> CommentCreated:
+    """Post a comment, or a reply when `parent_id` is given. Honours `Idempotency-Key`."""
+    command = PostComment(thread_id, payload.body, payload.parent_id)
+    return CommentCreated(**_execute(services, command, ctx))
+
+
+@router.patch("/comments/{comment_id}", response_model=CommentWritten)
+def edit_comment(
+    comment_id: CommentId, payload: CommentEditIn, ctx: WriteContext, services: ServicesDep
+) -> CommentWritten:
+    """Replace a comment's body (its author only)."""
+    return CommentWritten(**_execute(services, EditComment(comment_id, payload.body), ctx))
+
+
+@router.delete("/comments/{comment_id}", response_model=CommentWritten)
+def delete_comment(
+    comment_id: CommentId, ctx: WriteContext, services: ServicesDep
+) -> CommentWritten:
+    """Soft-delete a comment (its author, a moderator or an admin)."""
+    return CommentWritten(**_execute(services, DeleteComment(comment_id), ctx))
+
+
+@router.put("/comments/{comment_id}/like", response_model=LikeState)
+def like_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
+    """Like a comment; liking twice counts once."""
+    return LikeState(**_execute(services, LikeComment(comment_id), ctx))
+
+
+@router.delete("/comments/{comment_id}/like", response_model=LikeState)
+def unlike_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
+    """Take a like back; unliking what was never liked changes nothing."""
+    return LikeState(**_execute(services, UnlikeComment(comment_id), ctx))

@@ -1,0 +1,72 @@
+"""Request and response bodies of the public API (see API.md)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ThreadIn(BaseModel):
+    title: str | None = Field(default=None, examples=["South Korea and the POWs"])
+    url: str | None = Field(default=None, examples=["https://example.com/p/south-korea"])
+    locked: bool | None = Field(default=None, description="Omitted: unchanged (new threads: false)")
+
+
+class ThreadWritten(BaseModel):
+    id: str
+    title: str | None
+    url: str | None
+    locked: bool
+    version: int
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"body": "Great piece, *thank you*.", "parent_id": None}]}
+    )
+
+    body: str = Field(description="Markdown, 1-10,000 characters after trimming")
+    parent_id: str | None = None
+
+
+class CommentEditIn(BaseModel):
+    body: str
+
+
+class CommentCreated(BaseModel):
+    id: str
+    thread_id: str
+    parent_id: str | None
+    version: int = Field(description="The thread version that includes this comment")
+    position: int = Field(description="The event's position in the global log")
+
+
+class CommentWritten(BaseModel):
+    id: str
+    thread_id: str
+    version: int
+
+
+class LikeState(BaseModel):
+    id: str
+    thread_id: str
+    like_count: int
+    version: int
+
+
+class EventPublic(BaseModel):
+    position: int
+    version: int
+    event_id: str
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+class ThreadEventsPublic(BaseModel):
+    thread_id: str
+    version: int
+    events: list[EventPublic]
+    next_after_version: int | None

@@ -1,0 +1,57 @@
+"""The `chorus` command: run the API, migrate, mint development tokens."""
+
+from typing import Annotated
+
+import typer
+
+from shared.settings import get_settings
+
+app = typer.Typer(help="Chorus: an event-sourced comment backend.", no_args_is_help=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to CHORUS_DATABASE_URL."""
+    from shared.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Number of API processes")] = 1,
+) -> None:
+    """Serve the HTTP API with uvicorn, configured by CHORUS_* environment variables."""
+    import uvicorn
+
+    uvicorn.run(
+        "services.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="User id")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    email: Annotated[str | None, typer.Option(help="Email address")] = None,
+    role: Annotated[list[str] | None, typer.Option(help="moderator or admin; repeatable")] = None,
+    days: Annotated[int, typer.Option(help="Days until the token expires")] = 30,
+) -> None:
+    """Print a signed bearer token (for development and scripts)."""
+    from datetime import timedelta
+
+    from shared.tokens import mint_token
+
+    secret = get_settings().jwt_secret
+    typer.echo(
+        mint_token(secret, sub=sub, name=name, email=email, roles=role, ttl=timedelta(days=days))
+    )

@@ -1,0 +1,80 @@
+"""Runs a command in one write transaction: idempotency, optimistic retries, the append."""
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shared.commands import Command, RequestContext
+from shared.db import write_transaction
+from shared.errors import Busy, ConcurrencyError, IdempotencyKeyReused
+from shared.handlers import Handlers, Response
+from shared.store import EventStore
+from shared.write_index import IdempotencyRecord
+
+IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+
+class CommandBus:
+    def __init__(
+        self, engine: Engine, store: EventStore, *, retries: int = 8, max_body_chars: int = 10_000
+    ) -> None:
+        self.engine = engine
+        self.handlers = Handlers(store, max_body_chars=max_body_chars)
+        self.retries = retries
+
+    def execute(self, command: Command, ctx: RequestContext) -> Response:
+        """Handle `command`, retrying transparently when another writer got there first.
+
+        With an idempotency key, the first successful answer is stored in the same
+        transaction as the events, and every later call with that key returns it.
+        """
+        for attempt in range(self.retries):
+            try:
+                return self._execute_once(command, ctx)
+            except (ConcurrencyError, sa.exc.IntegrityError):
+                # Another writer moved the stream, or claimed the same idempotency
+                # key or like, between our read and our write: read again.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311
+        raise Busy("too many concurrent writes to this thread; retry shortly")
+
+    def _execute_once(self, command: Command, ctx: RequestContext) -> Response:
+        key = ctx.idempotency_key
+        with write_transaction(self.engine) as conn:
+            if key is None:
+                return self.handlers.handle(conn, command, ctx)
+            fingerprint = _fingerprint(command)
+            earlier = conn.execute(
+                sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
+                    IDEMPOTENCY.c.user_id == ctx.actor.id, IDEMPOTENCY.c.key == key
+                )
+            ).first()
+            if earlier is not None:
+                if earlier.fingerprint != fingerprint:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was already used for a different request"
+                    )
+                response: Response = earlier.response
+                return response
+            response = self.handlers.handle(conn, command, ctx)
+            conn.execute(
+                IDEMPOTENCY.insert().values(
+                    user_id=ctx.actor.id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    response=response,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            return response
+
+
+def _fingerprint(command: Command) -> str:
+    payload: dict[str, Any] = {"command": type(command).__name__, **asdict(command)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,69 @@
+"""Commands: what a user asks Chorus to do. Imperative names; a handler may refuse them."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting, as their token says."""
+
+    id: str
+    name: str
+    email: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_moderator(self) -> bool:
+        return bool(self.roles & {"moderator", "admin"})
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    actor: Actor
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterThread:
+    """Create or update a thread. Fields left as None keep their current value."""
+
+    thread_id: str
+    title: str | None = None
+    url: str | None = None
+    locked: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostComment:
+    thread_id: str
+    body: str
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditComment:
+    comment_id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteComment:
+    comment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LikeComment:
+    comment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnlikeComment:
+    comment_id: str
+
+
+Command = RegisterThread | PostComment | EditComment | DeleteComment | LikeComment | UnlikeComment

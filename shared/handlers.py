@@ -1,0 +1,263 @@
+"""Command handlers: check a command against the write-side index, append its events.
+
+Each handler runs inside one write transaction (see `shared.command_bus`). It reads
+what it needs, decides, appends with the version it read (optimistic check), and
+only then updates the index: every write after the append, so that on PostgreSQL
+the holder of the append lock never waits for another transaction's row.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared import events as ev
+from shared.commands import (
+    Command,
+    DeleteComment,
+    EditComment,
+    LikeComment,
+    PostComment,
+    RegisterThread,
+    RequestContext,
+    UnlikeComment,
+)
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.ids import new_id
+from shared.store import STREAMS, EventStore, NewEvent, StoredEvent
+from shared.validation import check_thread_id, clean_body, clean_title, clean_url
+from shared.write_index import CommentLike, CommentState, ThreadState
+
+THREADS = ThreadState.__table__  # type: ignore[attr-defined]
+COMMENTS = CommentState.__table__  # type: ignore[attr-defined]
+LIKES = CommentLike.__table__  # type: ignore[attr-defined]
+
+Response = dict[str, Any]
+
+
+class Handlers:
+    def __init__(self, store: EventStore, *, max_body_chars: int = 10_000) -> None:
+        self.store = store
+        self.max_body_chars = max_body_chars
+        self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Response]] = {
+            RegisterThread: self.register_thread,
+            PostComment: self.post_comment,
+            EditComment: self.edit_comment,
+            DeleteComment: self.delete_comment,
+            LikeComment: self.like_comment,
+            UnlikeComment: self.unlike_comment,
+        }
+
+    def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
+        return self._by_type[type(command)](conn, command, ctx)
+
+    def _append(
+        self,
+        conn: Connection,
+        ctx: RequestContext,
+        thread_id: str,
+        expected_version: int,
+        *events: ev.DomainEvent,
+    ) -> list[StoredEvent]:
+        metadata = {
+            "actor": {"id": ctx.actor.id, "name": ctx.actor.name},
+            "request_id": ctx.request_id,
+            "idempotency_key": ctx.idempotency_key,
+        }
+        new = [NewEvent.of(event, metadata) for event in events]
+        return self.store.append(thread_id, new, expected_version, conn=conn)
+
+    def register_thread(
+        self, conn: Connection, cmd: RegisterThread, ctx: RequestContext
+    ) -> Response:
+        if not ctx.actor.is_admin:
+            raise Forbidden("only an admin may register or update a thread")
+        check_thread_id(cmd.thread_id)
+        cmd_title, cmd_url = clean_title(cmd.title), clean_url(cmd.url)
+        current = _thread(conn, cmd.thread_id)
+        version = current.version if current else 0
+        title = cmd_title if cmd_title is not None else (current.title if current else None)
+        url = cmd_url if cmd_url is not None else (current.url if current else None)
+        locked = cmd.locked if cmd.locked is not None else bool(current and current.locked)
+
+        changes: list[ev.DomainEvent] = []
+        if current is None:
+            changes.append(ev.ThreadRegistered(title=title, url=url))
+        elif (title, url) != (current.title, current.url):
+            changes.append(ev.ThreadUpdated(title=title, url=url))
+        if locked != bool(current and current.locked):
+            changes.append(ev.ThreadLocked() if locked else ev.ThreadUnlocked())
+        if changes:
+            stored = self._append(conn, ctx, cmd.thread_id, version, *changes)
+            version = stored[-1].version
+            values = {"title": title, "url": url, "locked": locked}
+            if current is None:
+                conn.execute(THREADS.insert().values(thread_id=cmd.thread_id, **values))
+            else:
+                conn.execute(
+                    THREADS.update().where(THREADS.c.thread_id == cmd.thread_id).values(**values)
+                )
+        return {
+            "id": cmd.thread_id,
+            "title": title,
+            "url": url,
+            "locked": locked,
+            "version": version,
+        }
+
+    def post_comment(self, conn: Connection, cmd: PostComment, ctx: RequestContext) -> Response:
+        check_thread_id(cmd.thread_id)
+        body = clean_body(cmd.body, self.max_body_chars)
+        thread = _thread(conn, cmd.thread_id)
+        version = thread.version if thread else 0
+        if thread is not None and thread.locked:
+            raise Conflict(
+                "this thread is locked: it accepts no new comments", code="thread_locked"
+            )
+        if cmd.parent_id is not None:
+            parent = _comment(conn, cmd.parent_id)
+            if parent is None or parent.thread_id != cmd.thread_id:
+                raise InvalidInput(
+                    f"parent comment {cmd.parent_id!r} does not exist in this thread",
+                    code="parent_not_found",
+                )
+            if parent.deleted:
+                raise Conflict("the parent comment was deleted", code="parent_deleted")
+
+        comment_id = new_id()
+        posted = ev.CommentPosted(
+            comment_id=comment_id,
+            parent_id=cmd.parent_id,
+            author=ev.Author(id=ctx.actor.id, name=ctx.actor.name),
+            body=body,
+        )
+        new_events: list[ev.DomainEvent] = [posted] if thread else [ev.ThreadRegistered(), posted]
+        stored = self._append(conn, ctx, cmd.thread_id, version, *new_events)
+        if thread is None:
+            conn.execute(THREADS.insert().values(thread_id=cmd.thread_id, locked=False))
+        conn.execute(
+            COMMENTS.insert().values(
+                comment_id=comment_id,
+                thread_id=cmd.thread_id,
+                author_id=ctx.actor.id,
+                parent_id=cmd.parent_id,
+            )
+        )
+        return {
+            "id": comment_id,
+            "thread_id": cmd.thread_id,
+            "parent_id": cmd.parent_id,
+            "version": stored[-1].version,
+            "position": stored[-1].position,
+        }
+
+    def edit_comment(self, conn: Connection, cmd: EditComment, ctx: RequestContext) -> Response:
+        body = clean_body(cmd.body, self.max_body_chars)
+        comment = _existing_comment(conn, cmd.comment_id)
+        if comment.author_id != ctx.actor.id:
+            raise Forbidden("only the author may edit a comment")
+        if comment.deleted:
+            raise Conflict("a deleted comment cannot be edited", code="comment_deleted")
+        if comment.locked:
+            raise Conflict(
+                "this thread is locked: its comments cannot be edited", code="thread_locked"
+            )
+        edited = ev.CommentEdited(comment_id=cmd.comment_id, body=body)
+        stored = self._append(conn, ctx, comment.thread_id, comment.version, edited)
+        return {"id": cmd.comment_id, "thread_id": comment.thread_id, "version": stored[-1].version}
+
+    def delete_comment(self, conn: Connection, cmd: DeleteComment, ctx: RequestContext) -> Response:
+        comment = _existing_comment(conn, cmd.comment_id)
+        by_author = comment.author_id == ctx.actor.id
+        if not (by_author or ctx.actor.is_moderator):
+            raise Forbidden("only the author, a moderator or an admin may delete a comment")
+        if comment.deleted:  # deleting twice is the same as deleting once
+            return {
+                "id": cmd.comment_id,
+                "thread_id": comment.thread_id,
+                "version": comment.version,
+            }
+        deleted = ev.CommentDeleted(
+            comment_id=cmd.comment_id, deleted_by=ctx.actor.id, by_moderator=not by_author
+        )
+        stored = self._append(conn, ctx, comment.thread_id, comment.version, deleted)
+        conn.execute(
+            COMMENTS.update().where(COMMENTS.c.comment_id == cmd.comment_id).values(deleted=True)
+        )
+        return {"id": cmd.comment_id, "thread_id": comment.thread_id, "version": stored[-1].version}
+
+    def like_comment(self, conn: Connection, cmd: LikeComment, ctx: RequestContext) -> Response:
+        return self._set_like(conn, cmd.comment_id, ctx, liked=True)
+
+    def unlike_comment(self, conn: Connection, cmd: UnlikeComment, ctx: RequestContext) -> Response:
+        return self._set_like(conn, cmd.comment_id, ctx, liked=False)
+
+    def _set_like(
+        self, conn: Connection, comment_id: str, ctx: RequestContext, *, liked: bool
+    ) -> Response:
+        comment = _existing_comment(conn, comment_id)
+        if liked and comment.deleted:
+            raise Conflict("a deleted comment cannot be liked", code="comment_deleted")
+        like_row = LIKES.c.comment_id == comment_id, LIKES.c.user_id == ctx.actor.id
+        already = conn.execute(sa.select(sa.literal(1)).where(*like_row)).first() is not None
+        if already == liked:  # liking twice counts once
+            return {
+                "id": comment_id,
+                "thread_id": comment.thread_id,
+                "like_count": comment.like_count,
+                "version": comment.version,
+            }
+
+        event: ev.DomainEvent
+        if liked:
+            event = ev.CommentLiked(comment_id=comment_id, user_id=ctx.actor.id)
+        else:
+            event = ev.CommentUnliked(comment_id=comment_id, user_id=ctx.actor.id)
+        stored = self._append(conn, ctx, comment.thread_id, comment.version, event)
+        if liked:
+            conn.execute(LIKES.insert().values(comment_id=comment_id, user_id=ctx.actor.id))
+        else:
+            conn.execute(LIKES.delete().where(*like_row))
+        like_count = comment.like_count + (1 if liked else -1)
+        conn.execute(
+            COMMENTS.update()
+            .where(COMMENTS.c.comment_id == comment_id)
+            .values(like_count=like_count)
+        )
+        return {
+            "id": comment_id,
+            "thread_id": comment.thread_id,
+            "like_count": like_count,
+            "version": stored[-1].version,
+        }
+
+
+# Each read below is one statement, so the state it returns is consistent with the
+# stream version it returns; the append's optimistic check then covers both.
+
+
+def _thread(conn: Connection, thread_id: str) -> Any:
+    """The thread's state and stream version, or None if it has never existed."""
+    return conn.execute(
+        sa.select(THREADS, STREAMS.c.version)
+        .join(STREAMS, STREAMS.c.stream_id == THREADS.c.thread_id)
+        .where(THREADS.c.thread_id == thread_id)
+    ).first()
+
+
+def _comment(conn: Connection, comment_id: str) -> Any:
+    """The comment's state with its thread's `locked` flag and stream version."""
+    return conn.execute(
+        sa.select(COMMENTS, THREADS.c.locked, STREAMS.c.version)
+        .join(THREADS, THREADS.c.thread_id == COMMENTS.c.thread_id)
+        .join(STREAMS, STREAMS.c.stream_id == COMMENTS.c.thread_id)
+        .where(COMMENTS.c.comment_id == comment_id)
+    ).first()
+
+
+def _existing_comment(conn: Connection, comment_id: str) -> Any:
+    comment = _comment(conn, comment_id)
+    if comment is None:
+        raise NotFound(f"comment {comment_id!r} does not exist")
+    return comment

@@ -1,0 +1,57 @@
+"""Nudges: RQ jobs that tell a worker "thread T has new events; catch up".
+
+A nudge carries no data, so losing one costs latency (the periodic sweep finds the
+thread) and repeating one costs nothing (folding is idempotent). Nudges coalesce:
+a per-thread flag is set with NX before enqueueing, and the fold job clears it
+before it reads the log, so a burst of comments on one thread queues one job.
+"""
+
+import logging
+import time
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+FOLD_QUEUE = "chorus-fold"
+FOLD_JOB = "services.worker.jobs.fold_thread"
+# A flag outliving a lost job only delays the next nudge by this long.
+PENDING_TTL_SECONDS = 30
+
+log = logging.getLogger(__name__)
+
+
+def pending_key(thread_id: str) -> str:
+    return f"chorus:fold-pending:{thread_id}"
+
+
+class Nudger:
+    """Enqueues fold jobs; never lets a Redis outage fail the write that caused them."""
+
+    def __init__(self, redis: Redis, *, pause_after_failure: float = 2.0) -> None:
+        self.redis = redis
+        self.queue = Queue(FOLD_QUEUE, connection=redis)
+        self.pause_after_failure = pause_after_failure
+        self._paused_until = 0.0
+
+    def nudge(self, thread_id: str, *, request_id: str | None = None) -> bool:
+        """True if a job is queued (now or already); False if Redis could not be reached."""
+        if time.monotonic() < self._paused_until:
+            return False
+        try:
+            if self.redis.set(pending_key(thread_id), "1", nx=True, ex=PENDING_TTL_SECONDS):
+                self.queue.enqueue(
+                    FOLD_JOB,
+                    thread_id,
+                    meta={"request_id": request_id},
+                    result_ttl=0,
+                    failure_ttl=7 * 24 * 3600,
+                )
+        except RedisError as exc:
+            # The events are committed; the sweep will fold them. Don't hammer a dead Redis.
+            self._paused_until = time.monotonic() + self.pause_after_failure
+            log.warning(
+                "could not nudge thread %s (Redis: %s); the sweep will catch up", thread_id, exc
+            )
+            return False
+        return True

@@ -1,0 +1,31 @@
+"""The one settings object, read from `CHORUS_*` environment variables."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "chorus-dev-secret-change-me-in-production"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore")
+
+    database_url: str = "sqlite:///./chorus.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_leeway_seconds: int = 30
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    mail_from: str = "Chorus <comments@localhost>"
+    rate_limit_enabled: bool = True
+
+    max_body_chars: int = Field(default=10_000, ge=1)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+    append_retries: int = Field(default=8, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,188 @@
+"""The event store: append with an optimistic version check, read a stream, read all.
+
+Global order: PostgreSQL appends take a transaction-scoped advisory lock just
+before inserting, so positions are assigned in commit order and a reader that
+tails `position > last_seen` never skips an event that commits late. SQLite
+writers are serialized by `BEGIN IMMEDIATE`, which gives the same guarantee.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from shared.db import read_connection, write_transaction
+from shared.errors import ConcurrencyError, Conflict
+from shared.events import DomainEvent
+from shared.ids import new_event_id
+from shared.log_tables import EventRecord, StreamRecord
+from shared.upcasting import to_domain
+
+EVENTS = EventRecord.__table__  # type: ignore[attr-defined]
+STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
+
+# Any fixed 64-bit number: the key of the advisory lock that orders appends.
+APPEND_LOCK_KEY = 0x43686F727573
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    data: dict[str, Any]
+    schema_version: int = 1
+    metadata: dict[str, Any] = field(default_factory=dict)
+    event_id: str = field(default_factory=new_event_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent, metadata: dict[str, Any] | None = None) -> "NewEvent":
+        return cls(
+            type=event.type_name,
+            data=event.model_dump(mode="json"),
+            schema_version=event.schema_version,
+            metadata=metadata or {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    position: int
+    stream_id: str
+    version: int
+    event_id: str
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    def to_domain(self) -> DomainEvent:
+        return to_domain(self.type, self.schema_version, self.data)
+
+
+class EventStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        *,
+        conn: Connection | None = None,
+    ) -> list[StoredEvent]:
+        """Append `events` after `expected_version` (0: the stream must not exist yet).
+
+        Raises `ConcurrencyError` when the stream is elsewhere; with `conn`, the
+        append joins the caller's transaction, which must then be rolled back.
+        """
+        if not events:
+            return []
+        if conn is None:
+            with write_transaction(self.engine) as own:
+                return self._append(own, stream_id, events, expected_version)
+        return self._append(conn, stream_id, events, expected_version)
+
+    def _append(
+        self, conn: Connection, stream_id: str, events: Sequence[NewEvent], expected: int
+    ) -> list[StoredEvent]:
+        new_version = expected + len(events)
+        self._advance_stream(conn, stream_id, expected, new_version)
+        if self._postgres:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+        recorded_at = datetime.now(UTC)
+        rows: list[dict[str, Any]] = [
+            {
+                "stream_id": stream_id,
+                "version": expected + offset,
+                "event_id": event.event_id,
+                "type": event.type,
+                "schema_version": event.schema_version,
+                "data": event.data,
+                "metadata": event.metadata,
+                "recorded_at": recorded_at,
+            }
+            for offset, event in enumerate(events, start=1)
+        ]
+        try:
+            result = conn.execute(
+                EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True), rows
+            )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict("an event with this event_id is already stored") from exc
+        return [
+            StoredEvent(position=position, **row)
+            for position, row in zip(result.scalars(), rows, strict=True)
+        ]
+
+    def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
+        if expected == 0:
+            insert = pg_insert if self._postgres else sqlite_insert
+            statement: Any = (
+                insert(STREAMS)
+                .values(stream_id=stream_id, version=new)
+                .on_conflict_do_nothing(index_elements=["stream_id"])
+            )
+        else:
+            statement = (
+                STREAMS.update()
+                .where(STREAMS.c.stream_id == stream_id, STREAMS.c.version == expected)
+                .values(version=new)
+            )
+        # RETURNING tells reliably whether a row was written (rowcount is not, for upserts).
+        if conn.execute(statement.returning(STREAMS.c.version)).first() is None:
+            raise ConcurrencyError(f"stream {stream_id!r} is not at version {expected}")
+
+    def stream_version(self, stream_id: str, *, conn: Connection | None = None) -> int:
+        query = sa.select(STREAMS.c.version).where(STREAMS.c.stream_id == stream_id)
+        if conn is not None:
+            return conn.execute(query).scalar() or 0
+        with read_connection(self.engine) as own:
+            return own.execute(query).scalar() or 0
+
+    def read_stream(
+        self, stream_id: str, after_version: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        query = (
+            sa.select(EVENTS)
+            .where(EVENTS.c.stream_id == stream_id, EVENTS.c.version > after_version)
+            .order_by(EVENTS.c.version)
+            .limit(limit)
+        )
+        return self._fetch(query)
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        query = (
+            sa.select(EVENTS)
+            .where(EVENTS.c.position > after_position)
+            .order_by(EVENTS.c.position)
+            .limit(limit)
+        )
+        return self._fetch(query)
+
+    def _fetch(self, query: sa.Select[Any]) -> list[StoredEvent]:
+        with read_connection(self.engine) as conn:
+            return [_stored(row._mapping) for row in conn.execute(query)]
+
+
+def _stored(row: Any) -> StoredEvent:
+    recorded_at = row["recorded_at"]
+    if recorded_at.tzinfo is None:  # SQLite hands back naive datetimes
+        recorded_at = recorded_at.replace(tzinfo=UTC)
+    return StoredEvent(
+        position=row["position"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        event_id=row["event_id"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        data=row["data"],
+        metadata=row["metadata"],
+        recorded_at=recorded_at,
+    )

@@ -1,0 +1,53 @@
+"""The write-side index: the little state the command handlers check.
+
+Updated in the same transaction as each append, so a check never replays a
+thread. Like the projections it is derived from the log, but it belongs to the
+write model: the API reads it only to decide whether a command is allowed.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from shared.log_tables import JSON_TYPE
+
+
+class ThreadState(SQLModel, table=True):
+    __tablename__ = "thread_state"
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    title: str | None = None
+    url: str | None = None
+    locked: bool = False
+
+
+class CommentState(SQLModel, table=True):
+    __tablename__ = "comment_state"
+
+    comment_id: str = Field(primary_key=True, max_length=40)
+    thread_id: str = Field(max_length=200)
+    author_id: str = Field(max_length=200)
+    parent_id: str | None = Field(default=None, max_length=40)
+    deleted: bool = False
+    like_count: int = 0
+
+
+class CommentLike(SQLModel, table=True):
+    __tablename__ = "comment_likes"
+
+    comment_id: str = Field(primary_key=True, max_length=40)
+    user_id: str = Field(primary_key=True, max_length=200)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a user's `Idempotency-Key`, replayed for every retry."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    response: dict[str, Any] = Field(sa_column=sa.Column(JSON_TYPE, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
