@@ -37,16 +37,19 @@ class CommandBus:
         """
         for attempt in range(self.retries):
             try:
-                return self._execute_once(command, ctx)
+                # Optimistic first; after losing a race, lock the thread so the retry wins.
+                return self._execute_once(command, ctx, lock=attempt > 0)
             except (ConcurrencyError, sa.exc.IntegrityError):
                 # Another writer moved the stream, or claimed the same idempotency
                 # key or like, between our read and our write: read again.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311
         raise Busy("too many concurrent writes to this thread; retry shortly")
 
-    def _execute_once(self, command: Command, ctx: RequestContext) -> Response:
+    def _execute_once(self, command: Command, ctx: RequestContext, *, lock: bool) -> Response:
         key = ctx.idempotency_key
         with write_transaction(self.engine) as conn:
+            if lock:
+                self.handlers.lock_thread_of(conn, command)
             if key is None:
                 return self.handlers.handle(conn, command, ctx)
             fingerprint = _fingerprint(command)

@@ -52,6 +52,17 @@ class Handlers:
     def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
         return self._by_type[type(command)](conn, command, ctx)
 
+    def lock_thread_of(self, conn: Connection, command: Command) -> None:
+        """Lock the stream the command will append to, before the handler reads it."""
+        if isinstance(command, RegisterThread | PostComment):
+            thread_id: str | None = command.thread_id
+        else:
+            thread_id = conn.execute(
+                sa.select(COMMENTS.c.thread_id).where(COMMENTS.c.comment_id == command.comment_id)
+            ).scalar()
+        if thread_id is not None:
+            self.store.lock_stream(conn, thread_id)
+
     def _append(
         self,
         conn: Connection,

@@ -139,6 +139,19 @@ class EventStore:
         if conn.execute(statement.returning(STREAMS.c.version)).first() is None:
             raise ConcurrencyError(f"stream {stream_id!r} is not at version {expected}")
 
+    def lock_stream(self, conn: Connection, stream_id: str) -> None:
+        """Hold the stream's head until the transaction ends, so the next append can't conflict.
+
+        Used after an optimistic append lost a race: on a hot thread, optimism alone
+        could starve a writer. SQLite writers are already serialized.
+        """
+        if self._postgres:
+            conn.execute(
+                sa.select(STREAMS.c.version)
+                .where(STREAMS.c.stream_id == stream_id)
+                .with_for_update()
+            )
+
     def stream_version(self, stream_id: str, *, conn: Connection | None = None) -> int:
         query = sa.select(STREAMS.c.version).where(STREAMS.c.stream_id == stream_id)
         if conn is not None:

@@ -57,26 +57,35 @@ class BodyLimitMiddleware:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        too_large = False
+        answered = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+        async def guarded_send(message: Message) -> None:
+            # The app may turn our exception into its own error (FastAPI answers 400):
+            # whatever it says once the limit is crossed is replaced by the 413.
+            nonlocal answered
+            if too_large:
+                if message["type"] == "http.response.start" and not answered:
+                    await self._refuse(send)
+                answered = True
+                return
+            answered = answered or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
+            if not answered:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:

@@ -1,0 +1,83 @@
+"""After each append the API queues one coalesced fold job; without Redis it still appends."""
+
+import logging
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+from rq import Queue
+
+from services.api.app import create_app
+from shared.nudges import FOLD_JOB, FOLD_QUEUE, pending_key
+from shared.settings import Settings
+from tests.integration.conftest import JWT_SECRET, Auth
+
+
+def test_a_post_queues_a_fold_job_for_its_thread(
+    client: TestClient, auth: Auth, redis: Redis
+) -> None:
+    response = client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("ann"))
+
+    jobs = Queue(FOLD_QUEUE, connection=redis).get_jobs()
+    assert len(jobs) == 1
+    assert jobs[0].func_name == FOLD_JOB
+    assert jobs[0].args == ("t1",)
+    assert jobs[0].meta["request_id"] == response.headers["x-request-id"]
+
+
+def test_a_burst_on_one_thread_queues_one_job_per_thread(
+    client: TestClient, auth: Auth, redis: Redis
+) -> None:
+    for _ in range(20):
+        client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("ann"))
+    client.post("/v1/threads/t2/comments", json={"body": "x"}, headers=auth("ann"))
+
+    jobs = Queue(FOLD_QUEUE, connection=redis).get_jobs()
+    assert sorted(job.args for job in jobs) == [("t1",), ("t2",)]
+
+
+def test_a_new_job_is_queued_once_the_worker_has_claimed_the_last_one(
+    client: TestClient, auth: Auth, redis: Redis
+) -> None:
+    client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("ann"))
+    redis.delete(pending_key("t1"))  # what the fold job does before reading the log
+
+    client.post("/v1/threads/t1/comments", json={"body": "y"}, headers=auth("ann"))
+
+    assert len(Queue(FOLD_QUEUE, connection=redis).get_jobs()) == 2
+
+
+def test_with_redis_down_the_append_succeeds_and_a_warning_is_logged(
+    database_url: str,
+    auth: Auth,
+    event_count: Callable[[], int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = Settings(
+        database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
+    )
+    with caplog.at_level(logging.WARNING), TestClient(create_app(settings)) as client:
+        response = client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("a"))
+        again = client.post("/v1/threads/t1/comments", json={"body": "y"}, headers=auth("a"))
+
+    assert response.status_code == again.status_code == 201
+    assert event_count() == 3
+    assert any("could not nudge thread t1" in r.getMessage() for r in caplog.records)
+
+
+def test_readiness_reports_redis_down(database_url: str) -> None:
+    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        alive = client.get("/healthz")
+    assert alive.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "redis": "unreachable"}
+
+
+def test_readiness_is_ok_with_both_up(client: TestClient) -> None:
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "redis": "ok"},
+    }
