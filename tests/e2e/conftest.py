@@ -1,0 +1,70 @@
+"""Real processes: `chorus migrate` and `chorus api` (uvicorn) on a free port."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import httpx
+import pytest
+
+JWT_SECRET = "e2e-test-secret-0123456789abcdef0123456"
+CHORUS = [sys.executable, "-m", "services.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def chorus_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of a deployed Chorus: a fresh database (both kinds) and a real Redis."""
+    return {
+        **os.environ,
+        "CHORUS_DATABASE_URL": database_url,
+        "CHORUS_REDIS_URL": redis_url,
+        "CHORUS_JWT_SECRET": JWT_SECRET,
+    }
+
+
+@contextmanager
+def running_api(env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [*CHORUS, "api", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_until_healthy(base, process, output)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], output: IO[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            output.seek(0)
+            pytest.fail(f"the API did not start:\n{output.read().decode()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def api(chorus_env: dict[str, str]) -> Callable[[], "contextmanager[str]"]:
+    subprocess.run([*CHORUS, "migrate"], env=chorus_env, check=True, capture_output=True)
+    return lambda: running_api(chorus_env)

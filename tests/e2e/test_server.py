@@ -1,0 +1,82 @@
+"""The API as deployed: a uvicorn process, a migrated database, a real Redis."""
+
+import subprocess
+
+import httpx
+from redis import Redis
+from rq import Queue
+
+from shared.nudges import FOLD_QUEUE
+from tests.e2e.conftest import CHORUS, JWT_SECRET
+
+
+def _token(env: dict[str, str], *args: str) -> dict[str, str]:
+    token = subprocess.run(
+        [*CHORUS, "token", *args], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_conversation_over_http_lands_in_the_log(api, chorus_env, redis: Redis) -> None:
+    ann = _token(chorus_env, "--sub", "ann", "--name", "Ann")
+    bob = _token(chorus_env, "--sub", "bob", "--name", "Bob")
+    mod = _token(chorus_env, "--sub", "mod", "--name", "Mod", "--role", "moderator")
+    with api() as base, httpx.Client(base_url=base, timeout=10) as http:
+        top = http.post("/v1/threads/p1/comments", json={"body": "Top"}, headers=ann).json()
+        reply = http.post(
+            "/v1/threads/p1/comments", json={"body": "Re", "parent_id": top["id"]}, headers=bob
+        )
+        liked = http.put(f"/v1/comments/{top['id']}/like", headers=bob)
+        log = http.get("/v1/threads/p1/events", headers=mod).json()
+
+    assert reply.status_code == 201
+    assert liked.json()["like_count"] == 1
+    assert [e["type"] for e in log["events"]] == [
+        "ThreadRegistered",
+        "CommentPosted",
+        "CommentPosted",
+        "CommentLiked",
+    ]
+    assert Queue(FOLD_QUEUE, connection=redis).count == 1  # coalesced
+
+
+def test_idempotency_survives_a_restart_of_the_api_process(api, chorus_env) -> None:
+    headers = {**_token(chorus_env, "--sub", "ann", "--name", "Ann"), "Idempotency-Key": "r1"}
+    with api() as base:
+        first = httpx.post(f"{base}/v1/threads/p1/comments", json={"body": "x"}, headers=headers)
+    with api() as base:
+        again = httpx.post(f"{base}/v1/threads/p1/comments", json={"body": "x"}, headers=headers)
+        mod = _token(chorus_env, "--sub", "m", "--name", "M", "--role", "admin")
+        log = httpx.get(f"{base}/v1/threads/p1/events", headers=mod).json()
+
+    assert again.json() == first.json()
+    assert log["version"] == 2
+
+
+def test_an_oversized_streamed_body_is_refused_by_the_real_server(api, chorus_env) -> None:
+    headers = {
+        **_token(chorus_env, "--sub", "ann", "--name", "Ann"),
+        "Content-Type": "application/json",
+    }
+
+    def chunks():
+        yield b'{"body": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    with api() as base:
+        refused = httpx.post(f"{base}/v1/threads/p1/comments", content=chunks(), headers=headers)
+        missing = httpx.get(f"{base}/v1/threads/p1/events", headers=headers)
+
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "body_too_large"
+    assert missing.status_code == 403
+
+
+def test_the_token_command_signs_with_the_configured_secret(chorus_env) -> None:
+    import jwt
+
+    token = _token(chorus_env, "--sub", "u", "--name", "U", "--email", "u@x.org")
+    claims = jwt.decode(token["Authorization"].split()[1], JWT_SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["name"], claims["email"]) == ("u", "U", "u@x.org")
