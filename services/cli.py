@@ -54,6 +54,71 @@ def dev(
 
 
 @app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
+) -> None:
+    """Run an RQ worker for all Chorus queues (with RQ's scheduler for periodic jobs)."""
+    from services.worker.main import run_worker
+
+    run_worker(get_settings(), burst=burst)
+
+
+@app.command("dead-letters")
+def dead_letters(
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 50,
+) -> None:
+    """List events a projector could not apply, with their errors."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from services.worker.dead_letters import list_dead_letters
+    from shared.db import create_db_engine
+
+    engine = create_db_engine(get_settings().database_url)
+    letters = list_dead_letters(engine, limit)
+    engine.dispose()
+    table = Table("failed at", "projection", "thread", "version", "event", "error")
+    for letter in letters:
+        table.add_row(
+            letter.failed_at.isoformat(timespec="seconds"),
+            letter.projection,
+            letter.stream_id,
+            str(letter.version),
+            letter.event_type,
+            letter.error,
+        )
+    Console().print(table if letters else "no dead letters")
+
+
+@app.command()
+def rebuild(
+    projection: Annotated[str, typer.Option(help="Which projection to rebuild")] = "threads",
+) -> None:
+    """Replay the log into fresh projection tables and swap them in, with a progress bar."""
+    from rich.progress import Progress
+
+    from services.worker.rebuild import rebuild_threads
+    from shared.db import create_db_engine
+    from shared.store import EventStore
+
+    if projection != "threads":
+        raise typer.BadParameter(f"unknown projection {projection!r}; known: threads")
+    engine = create_db_engine(get_settings().database_url)
+    with Progress() as bar:
+        task = bar.add_task(f"rebuilding {projection}", total=None)
+        result = rebuild_threads(
+            engine,
+            EventStore(engine),
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    engine.dispose()
+    typer.echo(
+        f"rebuilt {projection}: {result.events} events in {result.threads} threads"
+        f" ({result.dead_lettered} dead-lettered)"
+    )
+
+
+@app.command()
 def token(
     sub: Annotated[str, typer.Option(help="User id")],
     name: Annotated[str, typer.Option(help="Display name")],

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 _WRITE_OPTION = "chorus_write"
@@ -48,6 +50,21 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: sa.Table, values: dict[str, Any], index_elements: list[str]
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if the row was written."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=index_elements)
+        .returning(*table.primary_key.columns)
+    )
+    # RETURNING tells reliably whether a row was written (rowcount does not, for upserts).
+    return conn.execute(statement).first() is not None
 
 
 @contextmanager

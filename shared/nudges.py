@@ -8,6 +8,7 @@ before it reads the log, so a burst of comments on one thread queues one job.
 
 import logging
 import time
+from datetime import timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -15,6 +16,8 @@ from rq import Queue
 
 FOLD_QUEUE = "chorus-fold"
 FOLD_JOB = "services.worker.jobs.fold_thread"
+SWEEP_JOB = "services.worker.jobs.sweep"
+SWEEP_SCHEDULED_KEY = "chorus:sweep-scheduled"
 # A flag outliving a lost job only delays the next nudge by this long.
 PENDING_TTL_SECONDS = 30
 
@@ -55,3 +58,13 @@ class Nudger:
             )
             return False
         return True
+
+
+def schedule_sweep(redis: Redis, interval_seconds: int) -> bool:
+    """Make sure one sweep is scheduled within `interval_seconds`; True if this call did it."""
+    if not redis.set(SWEEP_SCHEDULED_KEY, "1", nx=True, ex=interval_seconds):
+        return False
+    Queue(FOLD_QUEUE, connection=redis).enqueue_in(
+        timedelta(seconds=interval_seconds), SWEEP_JOB, result_ttl=0, failure_ttl=24 * 3600
+    )
+    return True

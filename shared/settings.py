@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     append_retries: int = Field(default=8, ge=1)
+    sweep_interval_seconds: int = Field(default=10, ge=1)
+    fold_batch_size: int = Field(default=1000, ge=1)
 
 
 @lru_cache

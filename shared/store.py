@@ -12,11 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from shared.db import read_connection, write_transaction
+from shared.db import insert_ignoring_conflicts, read_connection, write_transaction
 from shared.errors import ConcurrencyError, Conflict
 from shared.events import DomainEvent
 from shared.ids import new_event_id
@@ -123,20 +121,20 @@ class EventStore:
 
     def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
         if expected == 0:
-            insert = pg_insert if self._postgres else sqlite_insert
-            statement: Any = (
-                insert(STREAMS)
-                .values(stream_id=stream_id, version=new)
-                .on_conflict_do_nothing(index_elements=["stream_id"])
+            advanced = insert_ignoring_conflicts(
+                conn, STREAMS, {"stream_id": stream_id, "version": new}, ["stream_id"]
             )
         else:
-            statement = (
-                STREAMS.update()
-                .where(STREAMS.c.stream_id == stream_id, STREAMS.c.version == expected)
-                .values(version=new)
+            advanced = (
+                conn.execute(
+                    STREAMS.update()
+                    .where(STREAMS.c.stream_id == stream_id, STREAMS.c.version == expected)
+                    .values(version=new)
+                    .returning(STREAMS.c.version)
+                ).first()
+                is not None
             )
-        # RETURNING tells reliably whether a row was written (rowcount is not, for upserts).
-        if conn.execute(statement.returning(STREAMS.c.version)).first() is None:
+        if not advanced:
             raise ConcurrencyError(f"stream {stream_id!r} is not at version {expected}")
 
     def lock_stream(self, conn: Connection, stream_id: str) -> None:
@@ -160,7 +158,12 @@ class EventStore:
             return own.execute(query).scalar() or 0
 
     def read_stream(
-        self, stream_id: str, after_version: int = 0, limit: int | None = None
+        self,
+        stream_id: str,
+        after_version: int = 0,
+        limit: int | None = None,
+        *,
+        conn: Connection | None = None,
     ) -> list[StoredEvent]:
         query = (
             sa.select(EVENTS)
@@ -168,6 +171,8 @@ class EventStore:
             .order_by(EVENTS.c.version)
             .limit(limit)
         )
+        if conn is not None:
+            return [_stored(row._mapping) for row in conn.execute(query)]
         return self._fetch(query)
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:

@@ -1,0 +1,43 @@
+"""RQ jobs: small module-level functions, enqueued by dotted path (see shared.nudges)."""
+
+import logging
+
+from redis.exceptions import RedisError
+
+from services.worker import folding
+from services.worker.context import current
+from services.worker.sweep import threads_behind
+from shared.nudges import SWEEP_SCHEDULED_KEY, pending_key, schedule_sweep
+
+log = logging.getLogger(__name__)
+
+
+def fold_thread(thread_id: str) -> dict[str, int]:
+    """Fold everything pending for one thread (however many nudges asked for it)."""
+    ctx = current()
+    try:
+        # Cleared before reading the log: an event committed from now on nudges again.
+        ctx.redis.delete(pending_key(thread_id))
+    except RedisError as exc:
+        log.warning("could not clear the nudge flag of %s: %s", thread_id, exc)
+    result = folding.fold_thread(
+        ctx.engine, ctx.store, thread_id, batch_size=ctx.settings.fold_batch_size
+    )
+    return {
+        "applied": result.applied,
+        "dead_lettered": result.dead_lettered,
+        "version": result.version,
+    }
+
+
+def sweep() -> int:
+    """Nudge every thread whose projection is behind its log; schedule the next sweep."""
+    ctx = current()
+    ctx.redis.delete(SWEEP_SCHEDULED_KEY)
+    schedule_sweep(ctx.redis, ctx.settings.sweep_interval_seconds)
+    behind = threads_behind(ctx.engine)
+    for thread_id in behind:
+        ctx.nudger.nudge(thread_id)
+    if behind:
+        log.info("sweep: %d threads were behind their log", len(behind))
+    return len(behind)

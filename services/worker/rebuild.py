@@ -1,0 +1,106 @@
+"""`chorus rebuild`: replay the whole log into fresh projection tables and swap them in.
+
+Readers keep reading the live tables while the fresh set is folded beside them.
+The swap takes the exclusive swap lock (live folds hold it shared), folds the
+last events that arrived meanwhile, and renames the tables in one transaction, so
+readers see either the old set or the new one, never a gap.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from services.worker.folding import SWAP_LOCK_KEY, FoldResult, fold_batch, fold_thread
+from shared.db import read_connection, write_transaction
+from shared.log_tables import StreamRecord
+from shared.projection_tables import LIVE, ThreadTables, thread_tables
+from shared.store import EventStore
+
+STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
+SHADOW_PREFIX = "rebuild_"
+RETIRED_PREFIX = "retired_"
+
+Progress = Callable[[int, int], None]  # (events folded so far, events in the log)
+
+
+@dataclass
+class RebuildResult:
+    threads: int
+    events: int
+    dead_lettered: int
+
+
+def rebuild_threads(
+    engine: Engine, store: EventStore, progress: Progress | None = None, batch_size: int = 1000
+) -> RebuildResult:
+    shadow = thread_tables(sa.MetaData(), SHADOW_PREFIX)
+    _create_fresh(engine, shadow)
+    heads = _stream_heads(engine)
+    total = sum(heads.values())
+    folded = dead = 0
+    for thread_id in heads:
+        result = fold_thread(engine, store, thread_id, tables=shadow, batch_size=batch_size)
+        folded += result.applied + result.dead_lettered
+        dead += result.dead_lettered
+        if progress:
+            progress(folded, total)
+    # A second pass outside the lock keeps the locked catch-up below short.
+    for thread_id in _stream_heads(engine):
+        fold_thread(engine, store, thread_id, tables=shadow, batch_size=batch_size)
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SWAP_LOCK_KEY)))
+        for thread_id in _stream_heads(engine, conn):
+            result = FoldResult()
+            while not fold_batch(conn, store, thread_id, shadow, batch_size, result):
+                pass
+        _swap(conn, shadow)
+    if progress:
+        progress(total, total)
+    return RebuildResult(threads=len(heads), events=folded, dead_lettered=dead)
+
+
+def _create_fresh(engine: Engine, tables: ThreadTables) -> None:
+    with write_transaction(engine) as conn:
+        for table in reversed(tables.all()):
+            table.drop(conn, checkfirst=True)  # leftovers of an interrupted rebuild
+        for table in tables.all():
+            table.create(conn)
+
+
+def _stream_heads(engine: Engine, conn: Connection | None = None) -> dict[str, int]:
+    query = sa.select(STREAMS.c.stream_id, STREAMS.c.version).order_by(STREAMS.c.stream_id)
+    if conn is not None:
+        return {row.stream_id: row.version for row in conn.execute(query)}
+    with read_connection(engine) as own:
+        return {row.stream_id: row.version for row in own.execute(query)}
+
+
+def _swap(conn: Connection, shadow: ThreadTables) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    for live, fresh in zip(LIVE.all(), shadow.all(), strict=True):
+        conn.exec_driver_sql(f'ALTER TABLE "{live.name}" RENAME TO "{RETIRED_PREFIX}{live.name}"')
+        conn.exec_driver_sql(f'ALTER TABLE "{fresh.name}" RENAME TO "{live.name}"')
+        conn.exec_driver_sql(f'DROP TABLE "{RETIRED_PREFIX}{live.name}"')
+        # Give the fresh indexes their canonical names (SQLite cannot rename an index).
+        for fresh_index, live_index in zip(
+            sorted(fresh.indexes, key=lambda i: str(i.name)),
+            sorted(live.indexes, key=lambda i: str(i.name)),
+            strict=True,
+        ):
+            if postgres:
+                conn.exec_driver_sql(
+                    f'ALTER INDEX "{fresh_index.name}" RENAME TO "{live_index.name}"'
+                )
+            else:
+                conn.exec_driver_sql(f'DROP INDEX "{fresh_index.name}"')
+                live_index.create(conn)
+        if postgres:
+            _rename_constraints(conn, live.name, fresh.name)
+
+
+def _rename_constraints(conn: Connection, table: str, fresh_table: str) -> None:
+    """PostgreSQL names primary keys after their table: keep the canonical names."""
+    conn.exec_driver_sql(f'ALTER INDEX IF EXISTS "{fresh_table}_pkey" RENAME TO "{table}_pkey"')

@@ -1,0 +1,188 @@
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from shared.rendering import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    ALLOWED_URL_SCHEMES,
+    render_markdown,
+)
+
+REL = 'rel="nofollow ugc noopener noreferrer"'
+EVENT_HANDLER = re.compile(r"<[^>]+\son\w+\s*=", re.IGNORECASE)
+
+
+class _Elements(HTMLParser):
+    """Every element in a fragment, as the browser would see it: (tag, {attr: value})."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def elements(html: str) -> list[tuple[str, dict[str, str]]]:
+    parser = _Elements()
+    parser.feed(html)
+    parser.close()
+    return parser.elements
+
+
+def hrefs(html: str) -> list[str]:
+    return [attrs["href"] for tag, attrs in elements(html) if tag == "a" and "href" in attrs]
+
+
+def assert_within_allow_list(html: str) -> None:
+    for tag, attrs in elements(html):
+        assert tag in ALLOWED_TAGS, html
+        extra = set(attrs) - ALLOWED_ATTRIBUTES.get(tag, set()) - {"rel"}
+        assert not extra, html
+        href = re.sub(r"[\x00-\x20]", "", attrs.get("href", "")).lower()
+        scheme = re.match(r"([a-z][a-z0-9+.-]*):", href)
+        assert scheme is None or scheme.group(1) in ALLOWED_URL_SCHEMES, html
+
+
+def test_empty_and_blank_bodies_render_to_nothing() -> None:
+    assert render_markdown("") == ""
+    assert render_markdown("  \n\n ") == ""
+
+
+def test_basic_markdown_renders() -> None:
+    out = render_markdown("*soft* **loud** ~~wrong~~ `x = 1`")
+    assert out == ("<p><em>soft</em> <strong>loud</strong> <s>wrong</s> <code>x = 1</code></p>")
+
+
+def test_links_are_marked_nofollow_ugc_and_open_safely() -> None:
+    out = render_markdown('See [the docs](https://example.com/a?b=1&c=2 "Docs").')
+    assert out == (
+        f'<p>See <a href="https://example.com/a?b=1&amp;c=2" title="Docs" {REL}>the docs</a>.</p>'
+    )
+
+
+def test_autolinks_and_mailto_links_work() -> None:
+    out = render_markdown("<https://example.com> or [mail](mailto:ann@example.com)")
+    assert hrefs(out) == ["https://example.com", "mailto:ann@example.com"]
+    assert out.count(REL) == 2
+
+
+def test_block_structure_survives() -> None:
+    out = render_markdown("# Title\n\n> quoted\n\n- one\n- two\n\n1. first\n\n---\n\nend  \nline")
+    assert [tag for tag, _ in elements(out)] == [
+        "h1",
+        "blockquote",
+        "p",
+        "ul",
+        "li",
+        "li",
+        "ol",
+        "li",
+        "hr",
+        "p",
+        "br",
+    ]
+
+
+def test_code_blocks_keep_their_text_escaped() -> None:
+    out = render_markdown('```python\nif a < b and c > d: print("<b>&</b>")\n```')
+    assert out == (
+        '<pre><code>if a &lt; b and c &gt; d: print("&lt;b&gt;&amp;&lt;/b&gt;")\n</code></pre>'
+    )
+
+
+def test_a_script_tag_is_shown_as_text_not_run() -> None:
+    out = render_markdown("<script>alert(1)</script>")
+    assert "<script" not in out.lower()
+    assert out == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+
+
+def test_a_javascript_link_is_not_a_link() -> None:
+    out = render_markdown("[x](javascript:alert(1))")
+    assert hrefs(out) == []
+    assert "<a" not in out
+
+
+def test_raw_img_with_onerror_is_escaped_text() -> None:
+    out = render_markdown("<img src=x onerror=alert(1)>")
+    assert "<img" not in out
+    assert not EVENT_HANDLER.search(out)
+    assert elements(out) == [("p", {})]
+
+
+def test_raw_anchor_with_onclick_is_escaped_text() -> None:
+    out = render_markdown('<a href="https://x" onclick="steal()">hi</a>')
+    assert out.startswith("<p>&lt;a href=")
+    assert elements(out) == [("p", {})]
+
+
+def test_data_urls_are_refused() -> None:
+    out = render_markdown(
+        "[a](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) "
+        # markdown-it lets data:image links through; nh3's scheme allow-list removes the href.
+        "[b](data:image/png;base64,iVBORw0KGgo=)"
+    )
+    assert "data:" not in "".join(hrefs(out))
+    assert_within_allow_list(out)
+
+
+def test_markdown_images_are_not_hot_linked() -> None:
+    out = render_markdown("![a cat](https://x/y.png)")
+    assert "<img" not in out
+    assert out == f'<p>!<a href="https://x/y.png" {REL}>a cat</a></p>'
+
+
+def test_a_hostile_link_title_cannot_break_out_of_the_attribute() -> None:
+    out = render_markdown('[a](https://x "t\\" onmouseover=\\"alert(1)")')
+    # The quote stays &quot; inside the title, so the handler is inert text in one attribute.
+    assert elements(out) == [
+        ("p", {}),
+        (
+            "a",
+            {
+                "href": "https://x",
+                "title": 't" onmouseover="alert(1)',
+                "rel": "nofollow ugc noopener noreferrer",
+            },
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<svg onload=alert(1)>",
+        '"><script>alert(1)</script>',
+        "<iframe src=javascript:alert(1)>",
+        "[a](JaVaScRiPt:alert(1))",
+        "[a](&#106;avascript:alert(1))",
+        "[a](&#x6A;&#x61;&#x76;&#x61;&#x73;&#x63;&#x72;&#x69;&#x70;&#x74;:alert(1))",
+        '<a href="jav&#x09;ascript:alert(1)">x</a>',
+        "[a](vbscript:msgbox(1))",
+        "<javascript:alert(1)>",
+        "<body onload=alert(1)>",
+        "<IMG SRC=\"javascript:alert('XSS');\">",
+        "<style>@import 'http://evil/x.css';</style>",
+        "<div style=\"background:url('javascript:alert(1)')\">x</div>",
+        "<!--<script>alert(1)</script>-->",
+        "<details open ontoggle=alert(1)>",
+        '<math><mtext><table><mglyph><style><img src=x onerror="alert(1)">',
+        "![x](javascript:alert(1))",
+        "[a](<javascript:alert(1)>)",
+        "[a][r]\n\n[r]: javascript:alert(1)",
+    ],
+)
+def test_classic_xss_payloads_yield_no_active_markup(payload: str) -> None:
+    out = render_markdown(payload)
+    lowered = out.lower()
+    assert "<script" not in lowered
+    assert "<iframe" not in lowered
+    assert "<svg" not in lowered
+    assert "<img" not in lowered
+    assert "<style" not in lowered
+    assert not EVENT_HANDLER.search(out)
+    # "javascript:" may survive as visible, escaped text; it must never be a link target.
+    assert not any("script:" in re.sub(r"[\x00-\x20]", "", h).lower() for h in hrefs(out))
+    assert_within_allow_list(out)
