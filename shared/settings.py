@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     append_retries: int = Field(default=8, ge=1)
     sweep_interval_seconds: int = Field(default=10, ge=1)
     fold_batch_size: int = Field(default=1000, ge=1)
+    # How long a read with `min_version` waits for the projection before answering anyway.
+    read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
 
 
 @lru_cache

@@ -7,7 +7,7 @@ from redis.exceptions import RedisError
 from services.worker import folding
 from services.worker.context import current
 from services.worker.sweep import threads_behind
-from shared.nudges import SWEEP_SCHEDULED_KEY, pending_key, schedule_sweep
+from shared.nudges import pending_key
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,8 @@ def fold_thread(thread_id: str) -> dict[str, int]:
 
 
 def sweep() -> int:
-    """Nudge every thread whose projection is behind its log; schedule the next sweep."""
+    """Nudge every thread whose projection is behind its log."""
     ctx = current()
-    ctx.redis.delete(SWEEP_SCHEDULED_KEY)
-    schedule_sweep(ctx.redis, ctx.settings.sweep_interval_seconds)
     behind = threads_behind(ctx.engine)
     for thread_id in behind:
         ctx.nudger.nudge(thread_id)

@@ -5,21 +5,23 @@ import logging
 from rq import Queue, SimpleWorker
 
 from services.worker.context import open_context
-from shared.nudges import FOLD_QUEUE, schedule_sweep
+from shared.nudges import FOLD_QUEUE, enqueue_sweep_if_due
 from shared.settings import Settings
 
 
 class ChorusWorker(SimpleWorker):
     """SimpleWorker: jobs run in-process (no fork per job), so one job can fold a burst.
 
-    Its maintenance pass also re-arms the periodic sweep, so a flushed Redis heals itself.
+    Its maintenance pass also queues the periodic sweep (one per interval across all
+    workers). That needs nothing in Redis to survive: after a flush, a crash or a
+    killed scheduler, the next maintenance pass of any worker queues it again.
     """
 
     sweep_interval = 10
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
-        schedule_sweep(self.connection, self.sweep_interval)
+        enqueue_sweep_if_due(self.connection, self.sweep_interval)
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:
@@ -27,7 +29,10 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     ctx = open_context(settings)
     try:
         queue = Queue(FOLD_QUEUE, connection=ctx.redis)
-        worker = ChorusWorker([queue], connection=ctx.redis, worker_ttl=30)
+        # The idle wait (worker_ttl - 15 s) bounds how often maintenance, and so the sweep, runs.
+        worker = ChorusWorker(
+            [queue], connection=ctx.redis, worker_ttl=settings.sweep_interval_seconds + 15
+        )
         worker.sweep_interval = settings.sweep_interval_seconds
         worker.maintenance_interval = settings.sweep_interval_seconds
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level="WARNING"))

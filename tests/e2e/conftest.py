@@ -1,6 +1,7 @@
 """Real processes: `chorus migrate` and `chorus api` (uvicorn) on a free port."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,3 +69,49 @@ def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], output: IO[
 def api(chorus_env: dict[str, str]) -> Callable[[], "contextmanager[str]"]:
     subprocess.run([*CHORUS, "migrate"], env=chorus_env, check=True, capture_output=True)
     return lambda: running_api(chorus_env)
+
+
+class Workers:
+    """`chorus worker` processes, each in its own session so a kill takes its scheduler too."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, **settings: str) -> subprocess.Popen[bytes]:
+        env = {**self.env, **{f"CHORUS_{k.upper()}": v for k, v in settings.items()}}
+        process = subprocess.Popen(
+            [*CHORUS, "worker"],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        return process
+
+    def burst(self, **settings: str) -> None:
+        env = {**self.env, **{f"CHORUS_{k.upper()}": v for k, v in settings.items()}}
+        subprocess.run([*CHORUS, "worker", "--burst"], env=env, check=True, capture_output=True)
+
+    def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def workers(chorus_env: dict[str, str]) -> Iterator[Workers]:
+    subprocess.run([*CHORUS, "migrate"], env=chorus_env, check=True, capture_output=True)
+    pool = Workers({**chorus_env, "CHORUS_SWEEP_INTERVAL_SECONDS": "1"})
+    yield pool
+    pool.stop_all()

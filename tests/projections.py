@@ -1,0 +1,47 @@
+"""Comparing projection states: what the tests mean by "identical to a clean fold"."""
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.worker.folding import fold_thread
+from shared.projection_tables import LIVE, ThreadTables, thread_tables
+from shared.store import EventStore
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+def snapshot(
+    engine: Engine, tables: ThreadTables = LIVE, threads: set[str] | None = None
+) -> Snapshot:
+    """Every projection row (checkpoint times aside), sorted: equal snapshots, equal states."""
+    result = {}
+    with engine.connect() as conn:
+        for name, table in zip(
+            ("threads", "comments", "participants", "checkpoints"), tables.all(), strict=True
+        ):
+            columns = [c for c in table.c if c.name != "updated_at"]
+            query = sa.select(*columns)
+            if threads is not None:
+                query = query.where(table.c.thread_id.in_(sorted(threads)))
+            result[name] = sorted(tuple(row) for row in conn.execute(query))
+    return result
+
+
+def clean_fold(engine: Engine, store: EventStore) -> Snapshot:
+    """The projection one uninterrupted fold of the whole log gives, in scratch tables."""
+    scratch = thread_tables(sa.MetaData(), "reference_")
+    with engine.begin() as conn:
+        for table in scratch.all():
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
+    with engine.connect() as conn:
+        threads = list(conn.execute(sa.text("SELECT stream_id FROM streams")).scalars())
+    for thread_id in threads:
+        fold_thread(engine, store, thread_id, tables=scratch)
+    state = snapshot(engine, scratch)
+    with engine.begin() as conn:
+        for table in scratch.all():
+            table.drop(conn)
+    return state
