@@ -74,6 +74,9 @@ class TreeSession:
         self._load_comments(wanted)
         ancestors = {a for row in self._comments.values() for a in _path(row)}
         self._load_comments(ancestors)
+        authors = {e.data["author"]["id"] for e in events if e.type == "CommentPosted"}
+        authors |= {self._comments[c]["author_id"] for c in wanted if c in self._comments}
+        self._load_participants(authors)
 
     def _load_comments(self, ids: set[str]) -> None:
         missing = sorted(ids - self._comments.keys())
@@ -83,6 +86,22 @@ class TreeSession:
                 sa.select(comments).where(comments.c.comment_id.in_(chunk))
             ):
                 self._comments[row.comment_id] = dict(row._mapping)
+
+    def _load_participants(self, authors: set[str]) -> None:
+        missing = sorted(authors - self._participants.keys())
+        participants = self.t.participants
+        for chunk in (missing[i : i + 500] for i in range(0, len(missing), 500)):
+            rows = self.conn.execute(
+                sa.select(participants.c.author_id, participants.c.visible_comments).where(
+                    participants.c.thread_id == self.thread_id,
+                    participants.c.author_id.in_(chunk),
+                )
+            )
+            for author_id, count in rows:
+                self._participants[author_id] = count
+                self._participants_known.add(author_id)
+            for author_id in chunk:
+                self._participants.setdefault(author_id, 0)
 
     # -- what projectors use -----------------------------------------------------
 
@@ -119,16 +138,7 @@ class TreeSession:
     def adjust_participant(self, author_id: str, delta: int) -> int:
         """Change an author's visible-comment count; returns the new count."""
         if author_id not in self._participants:
-            participants = self.t.participants
-            count = self.conn.execute(
-                sa.select(participants.c.visible_comments).where(
-                    participants.c.thread_id == self.thread_id,
-                    participants.c.author_id == author_id,
-                )
-            ).scalar()
-            if count is not None:
-                self._participants_known.add(author_id)
-            self._participants[author_id] = count or 0
+            self._load_participants({author_id})
         self._participants[author_id] += delta
         self._dirty_participants.add(author_id)
         return self._participants[author_id]

@@ -1,12 +1,18 @@
 import re
 from html.parser import HTMLParser
 
+import nh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.rendering import (
+    _MARKDOWN,
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     ALLOWED_URL_SCHEMES,
+    LINK_REL,
+    _plain_paragraphs,
     render_markdown,
 )
 
@@ -186,3 +192,29 @@ def test_classic_xss_payloads_yield_no_active_markup(payload: str) -> None:
     # "javascript:" may survive as visible, escaped text; it must never be a link target.
     assert not any("script:" in re.sub(r"[\x00-\x20]", "", h).lower() for h in hrefs(out))
     assert_within_allow_list(out)
+
+
+_PROSE = st.text(alphabet=st.sampled_from(list("abcXYZ019 \n,.;:?!'\"%$@/()=+-éü日")), max_size=80)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_PROSE)
+def test_the_plain_prose_shortcut_renders_exactly_what_the_parser_renders(body: str) -> None:
+    shortcut = _plain_paragraphs(body.strip())
+    if shortcut is not None:
+        parsed = nh3.clean(
+            _MARKDOWN.render(body),
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            url_schemes=ALLOWED_URL_SCHEMES,
+            link_rel=LINK_REL,
+            strip_comments=True,
+        ).strip()
+        assert shortcut == parsed
+
+
+def test_everyday_prose_takes_the_shortcut() -> None:
+    body = "My grandfather was there in 1953.\nHe never spoke of it.\n\nThank you, Don!"
+    assert _plain_paragraphs(body) == (
+        "<p>My grandfather was there in 1953.\nHe never spoke of it.</p>\n<p>Thank you, Don!</p>"
+    )

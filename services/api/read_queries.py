@@ -1,0 +1,351 @@
+"""Reads of the thread projection: thread summaries, counts, pages of comments with replies.
+
+Served from the projection tables only; a read never folds events. Every page costs a
+bounded number of statements whatever the thread's size: one for the thread header, one
+for the listed comments (a keyset range on an index), and one per level of nested replies
+(each parent's first replies by the (parent_id, seq) index, UNION ALL'd). On PostgreSQL the
+statements of one read share a snapshot (REPEATABLE READ), so the counts, the comments and
+their replies all come from the same fold.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from shared.errors import NotFound
+from shared.log_tables import StreamRecord
+from shared.projection_tables import LIVE
+
+Sort = Literal["oldest", "newest", "top"]
+Key = tuple[int, ...]
+
+REPLY_LEVELS = 3
+"""How many levels of replies a listed comment carries below itself."""
+MAX_PARENTS_PER_LEVEL = 200
+"""Parents whose replies one statement fetches; keeps a UNION ALL within SQLite's 500 terms."""
+
+_C = LIVE.comments
+_T = LIVE.threads
+_CHECKPOINTS = LIVE.checkpoints
+_STREAMS: sa.Table = StreamRecord.__table__  # type: ignore[attr-defined]
+_COLUMNS = (
+    _C.c.comment_id,
+    _C.c.thread_id,
+    _C.c.parent_id,
+    _C.c.depth,
+    _C.c.seq,
+    _C.c.author_id,
+    _C.c.author_name,
+    _C.c.body_html,
+    _C.c.created_at,
+    _C.c.edited_at,
+    _C.c.deleted,
+    _C.c.like_count,
+    _C.c.reply_count,
+    _C.c.descendant_count,
+)
+# A deleted comment stays in the tree, as a placeholder, only while something below it shows.
+_VISIBLE = sa.or_(_C.c.deleted.is_(False), _C.c.descendant_count > 0)
+# Statements are built once with bound parameters: building and compiling SQLAlchemy
+# constructs per request would cost more than running them.
+_THREAD_ID = sa.bindparam("thread_id", type_=sa.String)
+_COMMENT_ID = sa.bindparam("comment_id", type_=sa.String)
+_LIMIT = sa.bindparam("limit", type_=sa.Integer)
+_AFTER_SEQ = sa.bindparam("after_seq", type_=sa.Integer)
+_AFTER_LIKES = sa.bindparam("after_likes", type_=sa.Integer)
+
+
+@dataclass
+class CommentNode:
+    comment_id: str
+    thread_id: str
+    parent_id: str | None
+    depth: int
+    seq: int
+    author_id: str
+    author_name: str
+    body_html: str | None
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+    like_count: int
+    reply_count: int
+    descendant_count: int
+    replies: list["CommentNode"] = field(default_factory=list)
+    more_replies_after: int | None = None
+    """Replies were cut off: the seq to continue after (0: from the first); None: all shown."""
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    thread_id: str
+    version: int
+    title: str | None
+    url: str | None
+    locked: bool
+    comment_count: int
+    participant_count: int
+    last_comment_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    thread_id: str
+    version: int
+    comment_count: int
+    comments: list[CommentNode]
+    next_key: Key | None
+
+
+@dataclass(frozen=True)
+class RepliesPage:
+    comment_id: str
+    thread_id: str
+    version: int
+    replies: list[CommentNode]
+    next_key: Key | None
+
+
+def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
+    with snapshot(engine) as conn:
+        row = conn.execute(_THREAD_SUMMARY, {"thread_id": thread_id}).one()
+    if row.thread_id is None:
+        if not row.logged:
+            raise NotFound(f"thread {thread_id!r} does not exist")
+        # Written but not folded yet: it exists, the projection just has nothing to say.
+        return ThreadSummary(thread_id, row.version, None, None, False, 0, 0, None)
+    return ThreadSummary(
+        thread_id,
+        row.version,
+        row.title,
+        row.url,
+        row.locked,
+        row.comment_count,
+        row.participant_count,
+        row.last_comment_at,
+    )
+
+
+def comment_counts(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
+    """Visible comments per thread, unknown threads 0, in one statement."""
+    with snapshot(engine) as conn:
+        rows = conn.execute(_COUNTS, {"thread_ids": list(thread_ids)})
+        found = {row.thread_id: row.comment_count for row in rows}
+    return {thread_id: int(found.get(thread_id, 0)) for thread_id in thread_ids}
+
+
+def checkpoint(engine: Engine, thread_id: str) -> int:
+    """How far the projection has folded the thread (0: not at all)."""
+    with snapshot(engine) as conn:
+        return int(conn.execute(_CHECKPOINT, {"thread_id": thread_id}).scalar_one())
+
+
+def thread_page(
+    engine: Engine, thread_id: str, sort: Sort, after: Key | None, limit: int, per_parent: int
+) -> ThreadPage:
+    """One page of the thread's top-level comments, each with its first replies nested."""
+    params: dict[str, Any] = {"thread_id": thread_id, "limit": limit + 1}
+    if after is not None:
+        params["after_seq"] = after[-1]
+        if sort == "top":
+            params["after_likes"] = after[0]
+    with snapshot(engine) as conn:
+        version, comment_count = conn.execute(_PAGE_HEADER, params).one()
+        rows = conn.execute(_top_level_statement(sort, after is not None), params).all()
+        comments = [_node(row._mapping) for row in rows[:limit]]
+        _attach_replies(conn, comments, per_parent)
+    next_key = _sort_key(comments[-1], sort) if len(rows) > limit else None
+    return ThreadPage(thread_id, version, int(comment_count or 0), comments, next_key)
+
+
+def replies_page(
+    engine: Engine, comment_id: str, after: int, limit: int, per_parent: int
+) -> RepliesPage:
+    """One page of a comment's direct replies, oldest first, each with its first replies."""
+    params = {"comment_id": comment_id, "after_seq": after, "limit": limit + 1}
+    with snapshot(engine) as conn:
+        parent = conn.execute(_REPLIED_COMMENT, params).first()
+        if parent is None:
+            raise NotFound(f"comment {comment_id!r} does not exist")
+        thread_id, version = parent
+        rows = conn.execute(_REPLIES, params).all()
+        replies = [_node(row._mapping) for row in rows[:limit]]
+        _attach_replies(conn, replies, per_parent)
+    next_key = (replies[-1].seq,) if len(rows) > limit else None
+    return RepliesPage(comment_id, thread_id, version, replies, next_key)
+
+
+def comment(engine: Engine, comment_id: str, per_parent: int) -> CommentNode:
+    """One comment (a placeholder if deleted) with its first replies nested."""
+    with snapshot(engine) as conn:
+        row = conn.execute(_COMMENT, {"comment_id": comment_id}).first()
+        if row is None:
+            raise NotFound(f"comment {comment_id!r} does not exist")
+        node = _node(row._mapping)
+        _attach_replies(conn, [node], per_parent)
+    return node
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read transaction whose statements all see the same committed state.
+
+    SQLite's deferred BEGIN already pins a WAL snapshot at the first read; PostgreSQL's
+    default READ COMMITTED would let a fold land between the statements of one page.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def _attach_replies(conn: Connection, listed: list[CommentNode], per_parent: int) -> None:
+    """Nest up to `per_parent` replies per comment, REPLY_LEVELS deep: one statement a level.
+
+    A comment with visible descendants whose replies are not all shown (more than
+    `per_parent`, the depth limit, or the per-level parent budget) gets
+    `more_replies_after`, from which the replies listing continues.
+    """
+    frontier = listed
+    for _level in range(REPLY_LEVELS):
+        # descendant_count > 0 exactly when some direct reply is visible (shown or placeholder).
+        parents = [node for node in frontier if node.descendant_count > 0]
+        if not parents:
+            return
+        expand = parents[:MAX_PARENTS_PER_LEVEL] if per_parent > 0 else []
+        for node in parents[len(expand) :]:
+            node.more_replies_after = 0
+        children: dict[str, list[CommentNode]] = {node.comment_id: [] for node in expand}
+        if expand:
+            params = {f"parent_{i}": node.comment_id for i, node in enumerate(expand)}
+            statement = _children_statement(len(expand))
+            for row in conn.execute(statement, {**params, "limit": per_parent + 1}):
+                children[row.parent_id].append(_node(row._mapping))
+        frontier = []
+        for node in expand:
+            replies = sorted(children[node.comment_id], key=lambda n: n.seq)
+            node.replies = replies[:per_parent]
+            if len(replies) > per_parent:
+                node.more_replies_after = node.replies[-1].seq
+            frontier.extend(node.replies)
+    for node in frontier:
+        if node.descendant_count > 0:
+            node.more_replies_after = 0
+
+
+def _node(row: sa.RowMapping) -> CommentNode:
+    return CommentNode(**{column.name: row[column.name] for column in _COLUMNS})
+
+
+def _sort_key(node: CommentNode, sort: Sort) -> Key:
+    return (node.like_count, node.seq) if sort == "top" else (node.seq,)
+
+
+def _version_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """The thread's checkpoint as a scalar expression (0 when nothing is folded yet)."""
+    folded = (
+        sa.select(_CHECKPOINTS.c.version)
+        .where(_CHECKPOINTS.c.thread_id == thread_id)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(folded, 0)
+
+
+@cache
+def _top_level_statement(sort: Sort, paged: bool) -> sa.Select[Any]:
+    top_level = (_C.c.thread_id == _THREAD_ID, _C.c.depth == 0, _VISIBLE)
+    if sort == "top":
+        return _most_liked_first(top_level, paged)
+    query = sa.select(*_COLUMNS).where(*top_level)
+    if sort == "oldest":
+        if paged:
+            query = query.where(_C.c.seq > _AFTER_SEQ)
+        return query.order_by(_C.c.seq).limit(_LIMIT)
+    if paged:
+        query = query.where(_C.c.seq < _AFTER_SEQ)
+    return query.order_by(_C.c.seq.desc()).limit(_LIMIT)
+
+
+def _most_liked_first(top_level: tuple[sa.ColumnElement[bool], ...], paged: bool) -> sa.Select[Any]:
+    """Most liked first, oldest first among equals, in index ranges only.
+
+    The index (thread_id, depth, like_count, seq) runs one direction; "likes descending,
+    seq ascending" runs both, so a plain ORDER BY would sort a whole group of equally
+    liked comments (often most of a big thread, at 0 likes) to pick a page from it.
+    Instead: `edge` = the like count at which the page ends at the latest (found by a
+    backward scan of `limit` entries); the page is then taken from the rest of the
+    cursor's group, every comment with more likes than `edge` (fewer than `limit`), and
+    the first of those with exactly `edge`.
+    """
+    likes, seq = _C.c.like_count, _C.c.seq
+    parts: list[sa.Select[Any]] = []
+    below = list(top_level)
+    if paged:
+        parts.append(_oldest_first(*top_level, likes == _AFTER_LIKES, seq > _AFTER_SEQ))
+        below.append(likes < _AFTER_LIKES)
+    ahead = sa.select(likes).where(*below).order_by(likes.desc(), seq.desc()).limit(_LIMIT)
+    edge = sa.select(sa.func.min(ahead.subquery().c.like_count)).scalar_subquery()
+    parts.append(sa.select(*_COLUMNS).where(*below, likes > edge))
+    # Not `*below`: given `likes < after_likes` too, SQLite scans that range, not the group.
+    parts.append(_oldest_first(*top_level, likes == edge))
+    union = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
+    return sa.select(union).order_by(union.c.like_count.desc(), union.c.seq).limit(_LIMIT)
+
+
+def _oldest_first(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return sa.select(*_COLUMNS).where(*where).order_by(_C.c.seq).limit(_LIMIT)
+
+
+@lru_cache(maxsize=MAX_PARENTS_PER_LEVEL)
+def _children_statement(parents: int) -> sa.Select[Any]:
+    """Each parent's first visible replies (`limit`: one more than shown, to see if more exist).
+
+    One limited SELECT per parent, each an index range on (parent_id, seq), UNION ALL'd;
+    SQLite accepts LIMIT inside a compound only in a subquery, so every part is wrapped.
+    """
+    parts = [
+        sa.select(
+            sa.select(*_COLUMNS)
+            .where(_C.c.parent_id == sa.bindparam(f"parent_{i}", type_=sa.String), _VISIBLE)
+            .order_by(_C.c.seq)
+            .limit(_LIMIT)
+            .subquery()
+        )
+        for i in range(parents)
+    ]
+    if parents == 1:
+        return parts[0]
+    union = sa.union_all(*parts).subquery()
+    return sa.select(union)
+
+
+_THREAD_SUMMARY = (
+    sa.select(
+        _version_of(_THREAD_ID).label("version"),
+        sa.exists().where(_STREAMS.c.stream_id == _THREAD_ID).label("logged"),
+        _T,
+    )
+    # One row whether or not the projection has the thread: the join fills it in if so.
+    .select_from(sa.select(sa.literal_column("1").label("one")).subquery("one_row"))
+    .outerjoin(_T, _T.c.thread_id == _THREAD_ID)
+)
+_COUNTS = sa.select(_T.c.thread_id, _T.c.comment_count).where(
+    _T.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))
+)
+_CHECKPOINT = sa.select(_version_of(_THREAD_ID))
+_PAGE_HEADER = sa.select(
+    _version_of(_THREAD_ID),
+    sa.select(_T.c.comment_count).where(_T.c.thread_id == _THREAD_ID).scalar_subquery(),
+)
+_COMMENT = sa.select(*_COLUMNS).where(_C.c.comment_id == _COMMENT_ID)
+_REPLIED_COMMENT = sa.select(_C.c.thread_id, _version_of(_C.c.thread_id)).where(
+    _C.c.comment_id == _COMMENT_ID
+)
+_REPLIES = _oldest_first(_C.c.parent_id == _COMMENT_ID, _C.c.seq > _AFTER_SEQ, _VISIBLE)

@@ -1,0 +1,71 @@
+"""Response bodies of the read API (see API.md): what a reader of a thread is shown."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from shared.validation import THREAD_ID_PATTERN
+
+
+class AuthorPublic(BaseModel):
+    id: str
+    name: str
+
+
+class CommentPublic(BaseModel):
+    id: str
+    thread_id: str
+    parent_id: str | None
+    author: AuthorPublic | None = Field(description="null when the comment is deleted")
+    body_html: str | None = Field(description="Sanitised HTML; null when deleted")
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool = Field(description="A deleted comment shows only while it has replies")
+    like_count: int
+    reply_count: int = Field(description="Direct replies that are not deleted")
+    descendant_count: int = Field(description="Replies at any depth that are not deleted")
+    depth: int = Field(description="0 for a top-level comment")
+    replies: list["CommentPublic"] = Field(description="The first replies, oldest first")
+    replies_next_cursor: str | None = Field(
+        description="Set when replies were left out: pass it to "
+        "GET /v1/comments/{id}/replies?cursor= to fetch the rest"
+    )
+
+
+class ThreadPublic(BaseModel):
+    id: str
+    title: str | None
+    url: str | None
+    locked: bool
+    comment_count: int = Field(description="Comments that are not deleted")
+    participant_count: int
+    last_comment_at: datetime | None
+    version: int = Field(description="How far the projection has applied the thread's log")
+
+
+class ThreadPagePublic(BaseModel):
+    thread_id: str
+    version: int
+    comment_count: int
+    comments: list[CommentPublic]
+    next_cursor: str | None
+
+
+class RepliesPagePublic(BaseModel):
+    comment_id: str
+    thread_id: str
+    version: int
+    replies: list[CommentPublic]
+    next_cursor: str | None
+
+
+ThreadIdItem = Annotated[str, StringConstraints(pattern=THREAD_ID_PATTERN)]
+
+
+class CountsIn(BaseModel):
+    thread_ids: list[ThreadIdItem] = Field(min_length=1, max_length=100)
+
+
+class CountsPublic(BaseModel):
+    counts: dict[str, int]

@@ -1,0 +1,212 @@
+"""Reading threads and comments, from the projection only. No token needed.
+
+Reads that honour `min_version` are `async`: while one waits for the fold it sleeps on
+the event loop, holding neither a worker thread nor a database connection, so many
+waiting readers cannot starve the thread pool the writes run on. Their database calls
+still run in that pool, one at a time.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import lru_cache, partial
+from typing import Annotated, Protocol, TypeVar, overload
+
+import anyio
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from services.api import read_queries as rq
+from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
+from services.api.deps import CommentId, Services, ServicesDep, ThreadId
+from services.api.read_schemas import (
+    AuthorPublic,
+    CommentPublic,
+    CountsIn,
+    CountsPublic,
+    RepliesPagePublic,
+    ThreadPagePublic,
+    ThreadPublic,
+)
+
+router = APIRouter(prefix="/v1", tags=["reads"])
+
+POLL_SECONDS = 0.05
+REPLIES_SORT = "oldest"
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Comments per page")]
+RepliesShown = Annotated[
+    int, Query(ge=0, le=10, description="Replies nested under each comment, per level")
+]
+Cursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the last page")
+]
+MinVersion = Annotated[
+    int | None,
+    Query(ge=0, description="Wait (a few seconds at most) until the thread reaches this version"),
+]
+
+
+@lru_cache(maxsize=4)
+def _codec(secret: str) -> CursorCodec:
+    return CursorCodec(secret)
+
+
+async def cursor_codec(services: ServicesDep) -> CursorCodec:
+    return _codec(services.settings.jwt_secret)
+
+
+Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
+
+
+@router.get("/threads/{thread_id}", response_model=ThreadPublic, tags=["threads"])
+async def get_thread(
+    thread_id: ThreadId, services: ServicesDep, min_version: MinVersion = None
+) -> ThreadPublic:
+    """A thread's metadata and counts; 404 if nothing was ever written to it."""
+    read = partial(rq.thread_summary, services.engine, thread_id)
+    thread = await _read_at_least(services, min_version, read)
+    return ThreadPublic(
+        id=thread.thread_id,
+        title=thread.title,
+        url=thread.url,
+        locked=thread.locked,
+        comment_count=thread.comment_count,
+        participant_count=thread.participant_count,
+        last_comment_at=_utc(thread.last_comment_at),
+        version=thread.version,
+    )
+
+
+@router.post("/counts", response_model=CountsPublic, tags=["threads"])
+def comment_counts(payload: CountsIn, services: ServicesDep) -> CountsPublic:
+    """Visible comments per thread, for up to 100 threads; unknown threads count 0."""
+    return CountsPublic(counts=rq.comment_counts(services.engine, payload.thread_ids))
+
+
+@router.get("/threads/{thread_id}/comments", response_model=ThreadPagePublic)
+async def thread_comments(
+    thread_id: ThreadId,
+    services: ServicesDep,
+    cursors: Cursors,
+    sort: rq.Sort = "oldest",
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    replies: RepliesShown = 3,
+    min_version: MinVersion = None,
+) -> ThreadPagePublic:
+    """A page of top-level comments, each with its first replies nested.
+
+    A thread nobody has commented on yet is an empty page, not a 404: widgets ask
+    before the first comment.
+    """
+    listing = thread_listing(thread_id)
+    arity = 2 if sort == "top" else 1
+    after = None if cursor is None else cursors.decode(cursor, listing, sort, arity)
+    read = partial(rq.thread_page, services.engine, thread_id, sort, after, limit, replies)
+    page = await _read_at_least(services, min_version, read)
+    return ThreadPagePublic(
+        thread_id=page.thread_id,
+        version=page.version,
+        comment_count=page.comment_count,
+        comments=[_comment(node, cursors) for node in page.comments],
+        next_cursor=None if page.next_key is None else cursors.encode(listing, sort, page.next_key),
+    )
+
+
+@router.get("/comments/{comment_id}/replies", response_model=RepliesPagePublic)
+async def comment_replies(
+    comment_id: CommentId,
+    services: ServicesDep,
+    cursors: Cursors,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    replies: RepliesShown = 3,
+    min_version: MinVersion = None,
+) -> RepliesPagePublic:
+    """A page of a comment's direct replies, oldest first, each with its first replies."""
+    listing = replies_listing(comment_id)
+    after = 0 if cursor is None else cursors.decode(cursor, listing, REPLIES_SORT, 1)[0]
+    read = partial(rq.replies_page, services.engine, comment_id, after, limit, replies)
+    page = await _read_at_least(services, min_version, read)
+    return RepliesPagePublic(
+        comment_id=page.comment_id,
+        thread_id=page.thread_id,
+        version=page.version,
+        replies=[_comment(node, cursors) for node in page.replies],
+        next_cursor=(
+            None if page.next_key is None else cursors.encode(listing, REPLIES_SORT, page.next_key)
+        ),
+    )
+
+
+@router.get("/comments/{comment_id}", response_model=CommentPublic)
+def get_comment(
+    comment_id: CommentId, services: ServicesDep, cursors: Cursors, replies: RepliesShown = 3
+) -> CommentPublic:
+    """One comment with its first replies; a deleted one as a placeholder."""
+    return _comment(rq.comment(services.engine, comment_id, replies), cursors)
+
+
+class _Versioned(Protocol):
+    @property
+    def thread_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+async def _read_at_least(services: Services, min_version: int | None, read: Callable[[], V]) -> V:
+    """Run `read`; if it saw the thread short of `min_version`, wait for the fold and rerun.
+
+    The wait is bounded by `read_wait_seconds`; when it runs out the answer is whatever
+    the projection has, and its `version` says so. Only the checkpoint is polled meanwhile.
+    """
+    result = await run_in_threadpool(read)
+    if min_version is None or result.version >= min_version:
+        return result
+    deadline = anyio.current_time() + services.settings.read_wait_seconds
+    version = result.version
+    while version < min_version:
+        remaining = deadline - anyio.current_time()
+        if remaining <= 0:
+            break
+        await anyio.sleep(min(POLL_SECONDS, remaining))
+        version = await run_in_threadpool(rq.checkpoint, services.engine, result.thread_id)
+    return await run_in_threadpool(read) if version > result.version else result
+
+
+def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
+    more = node.more_replies_after
+    listing = replies_listing(node.comment_id)
+    return CommentPublic(
+        id=node.comment_id,
+        thread_id=node.thread_id,
+        parent_id=node.parent_id,
+        author=None if node.deleted else AuthorPublic(id=node.author_id, name=node.author_name),
+        body_html=None if node.deleted else node.body_html,
+        created_at=_utc(node.created_at),
+        edited_at=_utc(node.edited_at),
+        deleted=node.deleted,
+        like_count=node.like_count,
+        reply_count=node.reply_count,
+        descendant_count=node.descendant_count,
+        depth=node.depth,
+        replies=[_comment(reply, cursors) for reply in node.replies],
+        replies_next_cursor=None
+        if more is None
+        else cursors.encode(listing, REPLIES_SORT, (more,)),
+    )
+
+
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes (stored as UTC), PostgreSQL the session's zone."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
