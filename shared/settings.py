@@ -15,10 +15,6 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     jwt_secret: str = DEV_JWT_SECRET
     jwt_leeway_seconds: int = 30
-    public_url: str = "http://127.0.0.1:8000"
-    smtp_url: str = "smtp://127.0.0.1:1025"
-    mail_from: str = "Chorus <comments@localhost>"
-    rate_limit_enabled: bool = True
 
     max_body_chars: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)

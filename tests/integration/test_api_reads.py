@@ -15,20 +15,9 @@ from services.api.app import create_app
 from services.worker.folding import fold_thread
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.integration.conftest import JWT_SECRET, Auth
+from tests.integration.conftest import Auth
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
-    # Many posts by few users: these tests are about reading, not about posting limits.
-    return Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        jwt_secret=JWT_SECRET,
-        rate_limit_enabled=False,
-    )
 
 
 class Thread:

@@ -1,0 +1,92 @@
+"""`chorus dev` on a machine with nothing but Python: embedded Redis, SQLite, API, worker."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from shared.settings import DEV_JWT_SECRET
+from shared.tokens import mint_token
+from tests.e2e.conftest import CHORUS, free_port
+
+
+def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env["PATH"] = str(Path(sys.executable).parent)  # no redis-server on PATH: use the embedded one
+    dev = subprocess.Popen(
+        [*CHORUS, "dev", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert dev.poll() is None, "chorus dev exited early"
+            assert time.monotonic() < deadline, "chorus dev did not become ready"
+            time.sleep(0.2)
+        children = psutil.Process(dev.pid).children(recursive=True)
+        token = mint_token(DEV_JWT_SECRET, sub="ann", name="Ann")
+
+        posted = httpx.post(
+            f"{base}/v1/threads/first-post/comments",
+            json={"body": "Hello *world*"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        page = httpx.get(
+            f"{base}/v1/threads/first-post/comments",
+            params={"min_version": posted["version"]},
+            timeout=10,
+        ).json()
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        code = dev.wait(timeout=30)
+
+    assert page["version"] >= posted["version"]
+    assert [c["body_html"] for c in page["comments"]] == ["<p>Hello <em>world</em></p>"]
+    assert (tmp_path / "chorus.db").exists()
+    assert code == 0
+    assert len(children) >= 3  # redis, worker, api (and their own helpers)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+
+
+def test_ctrl_c_stops_everything_with_the_redis_server_on_path(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    dev = subprocess.Popen(
+        [*CHORUS, "dev", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    children = psutil.Process(dev.pid).children(recursive=True)
+
+    dev.send_signal(signal.SIGINT)
+
+    assert dev.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
