@@ -92,21 +92,24 @@ def dead_letters(
 
 @app.command()
 def rebuild(
-    projection: Annotated[str, typer.Option(help="Which projection to rebuild")] = "threads",
+    projection: Annotated[
+        str, typer.Option(help="threads or notifications (never re-sends email)")
+    ] = "threads",
 ) -> None:
     """Replay the log into fresh projection tables and swap them in, with a progress bar."""
     from rich.progress import Progress
 
-    from services.worker.rebuild import rebuild_threads
+    from services.worker.rebuild import rebuild_notifications, rebuild_threads
     from shared.db import create_db_engine
     from shared.store import EventStore
 
-    if projection != "threads":
-        raise typer.BadParameter(f"unknown projection {projection!r}; known: threads")
+    rebuilders = {"threads": rebuild_threads, "notifications": rebuild_notifications}
+    if projection not in rebuilders:
+        raise typer.BadParameter(f"unknown projection {projection!r}; known: {list(rebuilders)}")
     engine = create_db_engine(get_settings().database_url)
     with Progress() as bar:
         task = bar.add_task(f"rebuilding {projection}", total=None)
-        result = rebuild_threads(
+        result = rebuilders[projection](
             engine,
             EventStore(engine),
             lambda done, total: bar.update(task, completed=done, total=total),

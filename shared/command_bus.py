@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from shared.commands import Command, RequestContext
-from shared.db import write_transaction
+from shared.commands import Actor, Command, RequestContext
+from shared.db import insert_ignoring_conflicts, write_transaction
 from shared.errors import Busy, ConcurrencyError, IdempotencyKeyReused
 from shared.handlers import Handlers, Response
+from shared.notification_tables import people
 from shared.store import EventStore
 from shared.write_index import IdempotencyRecord
 
@@ -49,9 +50,11 @@ class CommandBus:
         key = ctx.idempotency_key
         with write_transaction(self.engine) as conn:
             if lock:
-                self.handlers.lock_thread_of(conn, command)
+                self.handlers.lock_stream_of(conn, command, ctx)
             if key is None:
-                return self.handlers.handle(conn, command, ctx)
+                response = self.handlers.handle(conn, command, ctx)
+                remember_person(conn, ctx.actor)
+                return response
             fingerprint = _fingerprint(command)
             earlier = conn.execute(
                 sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
@@ -63,9 +66,10 @@ class CommandBus:
                     raise IdempotencyKeyReused(
                         "this Idempotency-Key was already used for a different request"
                     )
-                response: Response = earlier.response
-                return response
+                replayed: Response = earlier.response
+                return replayed
             response = self.handlers.handle(conn, command, ctx)
+            remember_person(conn, ctx.actor)
             conn.execute(
                 IDEMPOTENCY.insert().values(
                     user_id=ctx.actor.id,
@@ -76,6 +80,20 @@ class CommandBus:
                 )
             )
             return response
+
+
+def remember_person(conn: Connection, actor: Actor) -> None:
+    """The latest token wins: name and email as the person last presented them."""
+    values = {"name": actor.name, "email": actor.email, "updated_at": datetime.now(UTC)}
+    if not insert_ignoring_conflicts(conn, people, {"user_id": actor.id, **values}, ["user_id"]):
+        conn.execute(
+            people.update()
+            .where(
+                people.c.user_id == actor.id,
+                sa.or_(people.c.name != actor.name, people.c.email.is_distinct_from(actor.email)),
+            )
+            .values(**values)
+        )
 
 
 def _fingerprint(command: Command) -> str:

@@ -66,4 +66,34 @@ class UnlikeComment:
     comment_id: str
 
 
-Command = RegisterThread | PostComment | EditComment | DeleteComment | LikeComment | UnlikeComment
+@dataclass(frozen=True, slots=True)
+class ChangeSubscription:
+    thread_id: str
+    level: str  # watching | default | muted
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePreferences:
+    """Fields left as None keep their current value."""
+
+    notify_on: str | None = None
+    email_frequency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkNotificationsRead:
+    comment_ids: tuple[str, ...] = ()
+    everything: bool = False
+
+
+Command = (
+    RegisterThread
+    | PostComment
+    | EditComment
+    | DeleteComment
+    | LikeComment
+    | UnlikeComment
+    | ChangeSubscription
+    | ChangePreferences
+    | MarkNotificationsRead
+)

@@ -5,7 +5,7 @@ Stored events are never rewritten; an older schema is upcast when read
 (see `shared.upcasting`).
 """
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,6 +77,31 @@ class CommentUnliked(DomainEvent):
     user_id: str
 
 
+class ThreadSubscriptionChanged(DomainEvent):
+    """A user's interest in one thread: recorded in the thread's stream, so the
+    notification fold sees it in order with the comments."""
+
+    type_name = "ThreadSubscriptionChanged"
+    user_id: str
+    level: Literal["watching", "default", "muted"]
+
+
+class PreferencesChanged(DomainEvent):
+    """Recorded in the user's own stream (see `shared.streams.user_stream`)."""
+
+    type_name = "PreferencesChanged"
+    notify_on: Literal["conversations", "replies", "none"]
+    email_frequency: Literal["immediate", "hourly", "daily", "off"]
+
+
+class NotificationsRead(DomainEvent):
+    """Recorded in the user's stream: these notifications (or all up to a position) were read."""
+
+    type_name = "NotificationsRead"
+    comment_ids: list[str] = []
+    up_to_position: int | None = None
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type_name: cls
     for cls in (
@@ -89,5 +114,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         CommentDeleted,
         CommentLiked,
         CommentUnliked,
+        ThreadSubscriptionChanged,
+        PreferencesChanged,
+        NotificationsRead,
     )
 }

@@ -14,10 +14,13 @@ from sqlalchemy.engine import Connection
 
 from shared import events as ev
 from shared.commands import (
+    ChangePreferences,
+    ChangeSubscription,
     Command,
     DeleteComment,
     EditComment,
     LikeComment,
+    MarkNotificationsRead,
     PostComment,
     RegisterThread,
     RequestContext,
@@ -26,6 +29,8 @@ from shared.commands import (
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
 from shared.store import STREAMS, EventStore, NewEvent, StoredEvent
+from shared.streams import user_stream
+from shared.user_handlers import UserHandlers, check_subscription
 from shared.validation import check_thread_id, clean_body, clean_title, clean_url
 from shared.write_index import CommentLike, CommentState, ThreadState
 
@@ -40,6 +45,7 @@ class Handlers:
     def __init__(self, store: EventStore, *, max_body_chars: int = 10_000) -> None:
         self.store = store
         self.max_body_chars = max_body_chars
+        self.users = UserHandlers(self._append)
         self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Response]] = {
             RegisterThread: self.register_thread,
             PostComment: self.post_comment,
@@ -47,21 +53,41 @@ class Handlers:
             DeleteComment: self.delete_comment,
             LikeComment: self.like_comment,
             UnlikeComment: self.unlike_comment,
+            ChangeSubscription: self.change_subscription,
+            ChangePreferences: self.users.change_preferences,
+            MarkNotificationsRead: self.users.mark_read,
         }
 
     def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
         return self._by_type[type(command)](conn, command, ctx)
 
-    def lock_thread_of(self, conn: Connection, command: Command) -> None:
+    def lock_stream_of(self, conn: Connection, command: Command, ctx: RequestContext) -> None:
         """Lock the stream the command will append to, before the handler reads it."""
-        if isinstance(command, RegisterThread | PostComment):
-            thread_id: str | None = command.thread_id
+        thread_id: str | None
+        if isinstance(command, RegisterThread | PostComment | ChangeSubscription):
+            thread_id = command.thread_id
+        elif isinstance(command, ChangePreferences | MarkNotificationsRead):
+            thread_id = user_stream(ctx.actor.id)
         else:
             thread_id = conn.execute(
                 sa.select(COMMENTS.c.thread_id).where(COMMENTS.c.comment_id == command.comment_id)
             ).scalar()
         if thread_id is not None:
             self.store.lock_stream(conn, thread_id)
+
+    def change_subscription(
+        self, conn: Connection, cmd: ChangeSubscription, ctx: RequestContext
+    ) -> Response:
+        check_subscription(cmd)
+        thread = _thread(conn, cmd.thread_id)
+        changed = ev.ThreadSubscriptionChanged(user_id=ctx.actor.id, level=cmd.level)
+        new_events: list[ev.DomainEvent] = [changed] if thread else [ev.ThreadRegistered(), changed]
+        stored = self._append(
+            conn, ctx, cmd.thread_id, thread.version if thread else 0, *new_events
+        )
+        if thread is None:
+            conn.execute(THREADS.insert().values(thread_id=cmd.thread_id, locked=False))
+        return {"thread_id": cmd.thread_id, "level": cmd.level, "version": stored[-1].version}
 
     def _append(
         self,

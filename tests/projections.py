@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from services.worker.folding import fold_thread
 from shared.projection_tables import LIVE, ThreadTables, thread_tables
 from shared.store import EventStore
+from shared.streams import is_thread_stream
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -37,7 +38,8 @@ def clean_fold(engine: Engine, store: EventStore) -> Snapshot:
             table.drop(conn, checkfirst=True)
             table.create(conn)
     with engine.connect() as conn:
-        threads = list(conn.execute(sa.text("SELECT stream_id FROM streams")).scalars())
+        streams = conn.execute(sa.text("SELECT stream_id FROM streams")).scalars()
+        threads = [s for s in streams if is_thread_stream(s)]
     for thread_id in threads:
         fold_thread(engine, store, thread_id, tables=scratch)
     state = snapshot(engine, scratch)

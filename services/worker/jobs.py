@@ -6,6 +6,7 @@ from redis.exceptions import RedisError
 
 from services.worker import folding
 from services.worker.context import current
+from services.worker.notification_projector import notification_projection
 from services.worker.sweep import threads_behind
 from shared.nudges import pending_key
 
@@ -13,20 +14,23 @@ log = logging.getLogger(__name__)
 
 
 def fold_thread(thread_id: str) -> dict[str, int]:
-    """Fold everything pending for one thread (however many nudges asked for it)."""
+    """Fold everything pending for one thread into every projection of threads."""
     ctx = current()
     try:
         # Cleared before reading the log: an event committed from now on nudges again.
         ctx.redis.delete(pending_key(thread_id))
     except RedisError as exc:
         log.warning("could not clear the nudge flag of %s: %s", thread_id, exc)
-    result = folding.fold_thread(
-        ctx.engine, ctx.store, thread_id, batch_size=ctx.settings.fold_batch_size
+    batch = ctx.settings.fold_batch_size
+    tree = folding.fold_thread(ctx.engine, ctx.store, thread_id, batch_size=batch)
+    inbox = folding.fold(
+        ctx.engine, ctx.store, thread_id, notification_projection(), batch_size=batch
     )
     return {
-        "applied": result.applied,
-        "dead_lettered": result.dead_lettered,
-        "version": result.version,
+        "applied": tree.applied,
+        "dead_lettered": tree.dead_lettered + inbox.dead_lettered,
+        "version": tree.version,
+        "notifications_version": inbox.version,
     }
 
 

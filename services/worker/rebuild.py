@@ -12,15 +12,39 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.worker.folding import SWAP_LOCK_KEY, FoldResult, fold_batch, fold_thread
+from services.worker.folding import (
+    SWAP_LOCK_KEY,
+    FoldResult,
+    fold_batch,
+    fold_thread,
+    lock_fold,
+    thread_projection,
+)
+from services.worker.notification_projector import notification_projection
 from shared.db import read_connection, write_transaction
 from shared.log_tables import StreamRecord
+from shared.notification_tables import (
+    conversation_participants,
+    notification_checkpoints,
+    notification_comments,
+    notifications,
+    thread_subscriptions,
+)
 from shared.projection_tables import LIVE, ThreadTables, thread_tables
 from shared.store import EventStore
+from shared.streams import USER_STREAM_PREFIX
 
 STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 SHADOW_PREFIX = "rebuild_"
 RETIRED_PREFIX = "retired_"
+
+NOTIFICATION_PROJECTION_TABLES = (
+    notifications,
+    thread_subscriptions,
+    conversation_participants,
+    notification_comments,
+    notification_checkpoints,
+)
 
 Progress = Callable[[int, int], None]  # (events folded so far, events in the log)
 
@@ -52,9 +76,10 @@ def rebuild_threads(
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SWAP_LOCK_KEY)))
+        projection = thread_projection(shadow)
         for thread_id in _stream_heads(engine, conn):
             result = FoldResult()
-            while not fold_batch(conn, store, thread_id, shadow, batch_size, result):
+            while not fold_batch(conn, store, thread_id, projection, batch_size, result):
                 pass
         _swap(conn, shadow)
     if progress:
@@ -71,7 +96,11 @@ def _create_fresh(engine: Engine, tables: ThreadTables) -> None:
 
 
 def _stream_heads(engine: Engine, conn: Connection | None = None) -> dict[str, int]:
-    query = sa.select(STREAMS.c.stream_id, STREAMS.c.version).order_by(STREAMS.c.stream_id)
+    query = (
+        sa.select(STREAMS.c.stream_id, STREAMS.c.version)
+        .where(~STREAMS.c.stream_id.startswith(USER_STREAM_PREFIX))  # users have no thread
+        .order_by(STREAMS.c.stream_id)
+    )
     if conn is not None:
         return {row.stream_id: row.version for row in conn.execute(query)}
     with read_connection(engine) as own:
@@ -104,3 +133,30 @@ def _swap(conn: Connection, shadow: ThreadTables) -> None:
 def _rename_constraints(conn: Connection, table: str, fresh_table: str) -> None:
     """PostgreSQL names primary keys after their table: keep the canonical names."""
     conn.exec_driver_sql(f'ALTER INDEX IF EXISTS "{fresh_table}_pkey" RENAME TO "{table}_pkey"')
+
+
+def rebuild_notifications(
+    engine: Engine, store: EventStore, progress: Progress | None = None, batch_size: int = 1000
+) -> RebuildResult:
+    """Refold every thread's notifications from the log, one thread per transaction.
+
+    Readers see a thread's old rows or its new ones, never neither. No email is queued:
+    the outbox is delivery state, and a rebuild only reproduces what was already decided.
+    """
+    heads = _stream_heads(engine)
+    total = sum(heads.values())
+    folded = dead = 0
+    projection = notification_projection(queue_email=False)
+    for thread_id in heads:
+        result = FoldResult()
+        with write_transaction(engine) as conn:
+            lock_fold(conn, f"{projection.checkpoints.name}:{thread_id}")
+            for table in NOTIFICATION_PROJECTION_TABLES:
+                conn.execute(table.delete().where(table.c.thread_id == thread_id))
+            while not fold_batch(conn, store, thread_id, projection, batch_size, result):
+                pass
+        folded += result.applied + result.dead_lettered
+        dead += result.dead_lettered
+        if progress:
+            progress(folded, total)
+    return RebuildResult(threads=len(heads), events=folded, dead_lettered=dead)

@@ -5,18 +5,29 @@ from sqlalchemy.engine import Engine
 
 from shared.db import read_connection
 from shared.log_tables import StreamRecord
+from shared.notification_tables import notification_checkpoints
 from shared.projection_tables import LIVE
+from shared.streams import USER_STREAM_PREFIX
 
 STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 
 
 def threads_behind(engine: Engine, limit: int = 1000) -> list[str]:
-    checkpoints = LIVE.checkpoints
-    query = (
-        sa.select(STREAMS.c.stream_id)
-        .outerjoin(checkpoints, checkpoints.c.thread_id == STREAMS.c.stream_id)
-        .where(sa.or_(checkpoints.c.version.is_(None), checkpoints.c.version < STREAMS.c.version))
-        .limit(limit)
-    )
+    """Threads whose tree or notification projection is behind the head of their stream."""
+    found: list[str] = []
     with read_connection(engine) as conn:
-        return list(conn.execute(query).scalars())
+        for checkpoints in (LIVE.checkpoints, notification_checkpoints):
+            query = (
+                sa.select(STREAMS.c.stream_id)
+                .outerjoin(checkpoints, checkpoints.c.thread_id == STREAMS.c.stream_id)
+                .where(
+                    sa.or_(
+                        checkpoints.c.version.is_(None),
+                        checkpoints.c.version < STREAMS.c.version,
+                    )
+                )
+                .where(~STREAMS.c.stream_id.startswith(USER_STREAM_PREFIX))
+                .limit(limit)
+            )
+            found.extend(conn.execute(query).scalars())
+    return sorted(set(found))

@@ -140,6 +140,10 @@ def _child_path(parent: Row | None) -> str:
     return f"{parent['path']}/{parent['comment_id']}" if parent["path"] else parent["comment_id"]
 
 
+def not_shown(_event: ev.DomainEvent, _stored: StoredEvent, _s: TreeSession) -> None:
+    """Events in a thread's stream that change nothing a thread page shows."""
+
+
 PROJECTORS: dict[str, Projector] = {
     "ThreadRegistered": thread_registered,
     "ThreadUpdated": thread_updated,
@@ -150,6 +154,7 @@ PROJECTORS: dict[str, Projector] = {
     "CommentDeleted": comment_deleted,
     "CommentLiked": comment_liked,
     "CommentUnliked": comment_unliked,
+    "ThreadSubscriptionChanged": not_shown,
 }
 
 

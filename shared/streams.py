@@ -1,0 +1,12 @@
+"""Stream naming. A thread's stream is its id; a user's stream lives in a namespace that
+thread ids cannot enter ('~' is outside the thread id alphabet)."""
+
+USER_STREAM_PREFIX = "~user:"
+
+
+def user_stream(user_id: str) -> str:
+    return f"{USER_STREAM_PREFIX}{user_id}"
+
+
+def is_thread_stream(stream_id: str) -> bool:
+    return not stream_id.startswith("~")
