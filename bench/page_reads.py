@@ -38,12 +38,13 @@ REPO = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_DATABASE = "chorus_bench_reads"
 REDIS_URL = "redis://127.0.0.1:6379/14"
-JWT_SECRET = "bench-page-reads-secret-0123456789abcdef"
+JWT_SECRET = "chorus-bench-secret-0123456789abcdef0123"
 SORTS = ("oldest", "newest", "top")
 PAGE_LIMIT = 20
 COUNT_THREADS = 100
 APPEND_CHUNK = 500
 HTTP_TIMEOUT = 30.0
+FLAT_PAGE = "page 1, sort=oldest, replies=0 (no nesting)"
 
 PROSE = (
     "My grandfather was there in 1953 and never spoke of it.",
@@ -130,14 +131,20 @@ def thread_events(comments: int, rng: random.Random, title: str) -> list[ev.Doma
     return events
 
 
-def build_threads(database_url: str, sizes: list[int], rng: random.Random) -> dict[int, str]:
-    """Write and fold one thread per size plus small ones up to COUNT_THREADS; ids by size."""
+@dataclass(frozen=True)
+class Threads:
+    by_size: dict[int, str]
+    all_ids: list[str]
+
+
+def build_threads(database_url: str, sizes: list[int], rng: random.Random) -> Threads:
+    """Write and fold one thread per size, plus small ones up to COUNT_THREADS in all."""
     upgrade(database_url)
     engine = create_db_engine(database_url)
     store = EventStore(engine)
     run = new_id()[-6:]
     plan = [(f"reads-{size}-{run}", size) for size in sizes]
-    plan += [(f"reads-small{i}-{run}", rng.randrange(0, 6)) for i in range(COUNT_THREADS)]
+    plan += [(f"reads-small{i}-{run}", rng.randrange(6)) for i in range(COUNT_THREADS)]
     plan = plan[:COUNT_THREADS]
     total_events = 0
     started = time.perf_counter()
@@ -151,17 +158,18 @@ def build_threads(database_url: str, sizes: list[int], rng: random.Random) -> di
         fold_thread(engine, store, thread_id)
     folded = time.perf_counter() - started - written
     with engine.connect() as conn:
-        top_level = dict(
-            conn.execute(sa.text("SELECT thread_id, top_level_count FROM thread_view")).tuples()
-        )
+        query = sa.text("SELECT thread_id, top_level_count FROM thread_view")
+        top_level: dict[str, int] = {t: int(n) for t, n in conn.execute(query)}
     engine.dispose()
     print(
-        f"built {len(plan)} threads, {total_events:,} events: "
+        f"{engine.dialect.name}: built {len(plan)} threads, {total_events:,} events: "
         f"appended in {written:.1f} s, folded in {folded:.1f} s"
     )
     for thread_id, size in plan[: len(sizes)]:
-        print(f"  {thread_id}: {size:,} comments, {top_level[thread_id]:,} top-level shown")
-    return {size: thread_id for thread_id, size in plan[: len(sizes)]}
+        print(f"  {thread_id}: {size:,} comments, {top_level[thread_id]:,} top-level visible")
+    return Threads(
+        {size: thread_id for thread_id, size in plan[: len(sizes)]}, [t for t, _ in plan]
+    )
 
 
 # --- the API process -------------------------------------------------------------------
@@ -231,12 +239,21 @@ def stop(process: "subprocess.Popen[bytes]") -> None:
 # --- measuring -------------------------------------------------------------------------
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat: shows outside load."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 @dataclass
 class Timing:
-    label: str
     latencies: list[float]
     errors: int
     mean_bytes: float
+    mean_comments: float | None
+    """Comments in a page, nested replies included; None for other responses."""
 
     def p(self, q: int) -> float:
         if len(self.latencies) < 2:
@@ -252,29 +269,35 @@ class Timing:
         return statistics.fmean(self.latencies)
 
 
-def timed(
-    client: httpx.Client,
-    label: str,
-    send: Callable[[int], httpx.Response],
-    requests: int,
-    warmup: int,
-) -> Timing:
-    """`warmup` untimed calls of `send(i)`, then `requests` timed ones (ms); non-2xx counted."""
-    for i in range(warmup):
-        send(i)
-    latencies, errors, sizes = [], 0, []
-    for i in range(requests):
+NO_TIMING = Timing([], 0, 0.0, 0.0)
+"""A row with nothing to measure (a thread with a single page has no deeper page)."""
+
+
+def timed(client: httpx.Client, batch: list[httpx.Request], warmup: int) -> Timing:
+    """Send the first `warmup` requests untimed, then time the rest (ms); non-2xx counted."""
+    for request in batch[:warmup]:
+        client.send(request)
+    latencies, sizes, errors = [], [], 0
+    shown: list[int] = []
+    for request in batch[warmup:]:
         started = time.perf_counter()
-        response = send(i)
+        response = client.send(request)
         latencies.append((time.perf_counter() - started) * 1000)
         sizes.append(len(response.content))
-        if not response.is_success:
-            errors += 1
-    return Timing(label, latencies, errors, statistics.fmean(sizes))
+        errors += not response.is_success
+        page = response.json().get("comments")
+        if page is not None:
+            shown.append(count_comments(page))
+    mean_shown = statistics.fmean(shown) if shown else None
+    return Timing(latencies, errors, statistics.fmean(sizes), mean_shown)
+
+
+def count_comments(comments: list[dict[str, Any]]) -> int:
+    return sum(1 + count_comments(c["replies"]) for c in comments)
 
 
 def page_cursors(client: httpx.Client, thread_id: str, sort: str) -> list[str]:
-    """Every page's cursor, after the first, walking the thread once."""
+    """The cursor of every page after the first, walking the thread once."""
     cursors: list[str] = []
     params: dict[str, Any] = {"sort": sort, "limit": PAGE_LIMIT}
     while True:
@@ -287,40 +310,116 @@ def page_cursors(client: httpx.Client, thread_id: str, sort: str) -> list[str]:
         params["cursor"] = cursor
 
 
+Row = tuple[str, str, Timing]
+
+
 def measure(
-    base: str, threads: dict[int, str], requests: int, warmup: int, rng: random.Random
-) -> list[tuple[int | None, str, Timing]]:
-    rows: list[tuple[int | None, str, Timing]] = []
-    with httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as client:
-        for size, thread_id in threads.items():
-            path = f"/v1/threads/{thread_id}/comments"
-            for sort in SORTS:
-                first = {"sort": sort, "limit": PAGE_LIMIT}
-                timing = timed(
-                    client, "first", lambda _i, p=first: client.get(path, params=p), requests, warmup
-                )
-                rows.append((size, f"page 1, sort={sort}", timing))
-                cursors = page_cursors(client, thread_id, sort)
-                if not cursors:
-                    continue
-                picks = [rng.choice(cursors) for _ in range(requests + warmup)]
+    client: httpx.Client, threads: Threads, requests: int, warmup: int, rng: random.Random
+) -> list[Row]:
+    n = warmup + requests
 
-                def deep(i: int, s: str = sort, picks: list[str] = picks) -> httpx.Response:
-                    return client.get(path, params={"sort": s, "limit": PAGE_LIMIT, "cursor": picks[i]})
+    def same(method: str, url: str, **kwargs: Any) -> list[httpx.Request]:
+        return [client.build_request(method, url, **kwargs)] * n
 
-                timing = timed(client, "deep", deep, requests, warmup)
-                rows.append((size, f"random page of {len(cursors) + 1}, sort={sort}", timing))
-            summary = timed(
-                client, "thread", lambda _i, t=thread_id: client.get(f"/v1/threads/{t}"), requests, warmup
-            )
-            rows.append((size, "GET /v1/threads/{id}", summary))
-        ids = list(threads.values())
-        with_small = {"thread_ids": ids + [f"{ids[0]}-none{i}" for i in range(COUNT_THREADS - len(ids))]}
-        small = small_thread_ids(base, client)
-        if small:
-            with_small = {"thread_ids": (ids + small)[:COUNT_THREADS]}
-        counts = timed(
-            client, "counts", lambda _i: client.post("/v1/counts", json=with_small), requests, warmup
-        )
-        rows.append((None, f"POST /v1/counts ({len(with_small['thread_ids'])} ids)", counts))
+    rows: list[Row] = [
+        ("-", "GET /healthz (no database)", timed(client, same("GET", "/healthz"), warmup))
+    ]
+    for size, thread_id in threads.by_size.items():
+        path, sized = f"/v1/threads/{thread_id}/comments", f"{size:,}"
+        for sort in SORTS:
+            first: dict[str, str | int] = {"sort": sort, "limit": PAGE_LIMIT}
+            timing = timed(client, same("GET", path, params=first), warmup)
+            rows.append((sized, f"page 1, sort={sort}", timing))
+            cursors = page_cursors(client, thread_id, sort)
+            if not cursors:
+                rows.append((sized, f"a deeper page, sort={sort}", NO_TIMING))
+                continue
+            deep = [
+                client.build_request("GET", path, params={**first, "cursor": rng.choice(cursors)})
+                for _ in range(n)
+            ]
+            label = f"random page of 2-{len(cursors) + 1}, sort={sort}"
+            rows.append((sized, label, timed(client, deep, warmup)))
+        flat = {"sort": "oldest", "limit": PAGE_LIMIT, "replies": 0}
+        timing = timed(client, same("GET", path, params=flat), warmup)
+        rows.append((sized, FLAT_PAGE, timing))
+        timing = timed(client, same("GET", f"/v1/threads/{thread_id}"), warmup)
+        rows.append((sized, "GET /v1/threads/{id}", timing))
+    ids = threads.all_ids[:COUNT_THREADS]
+    timing = timed(client, same("POST", "/v1/counts", json={"thread_ids": ids}), warmup)
+    rows.append(("-", f"POST /v1/counts, {len(ids)} ids", timing))
     return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| thread size | request | p50 ms | p99 ms | mean ms | body KiB | comments in body "
+        "| non-2xx |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, label, t in rows:
+        if t is NO_TIMING:
+            lines.append(f"| {size} | {label} | - | - | - | - | - | - |")
+            continue
+        shown = "-" if t.mean_comments is None else f"{t.mean_comments:.0f}"
+        lines.append(
+            f"| {size} | {label} | {t.p50:.2f} | {t.p(99):.2f} | {t.mean:.2f} "
+            f"| {t.mean_bytes / 1024:.1f} | {shown} | {t.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Row], sizes: list[int]) -> list[str]:
+    """p50 of the largest thread's first page over the smallest's (target: within 2x)."""
+    if len(sizes) < 2:
+        return []
+    small, large = f"{min(sizes):,}", f"{max(sizes):,}"
+    p50 = {(size, label): t.p50 for size, label, t in rows if t is not NO_TIMING}
+    labels = [f"page 1, sort={sort}" for sort in SORTS]
+    labels.append(FLAT_PAGE)
+    return [
+        f"{label}: p50({large}) / p50({small}) = {p50[large, label] / p50[small, label]:.2f}"
+        for label in labels
+    ]
+
+
+def run(use_sqlite: bool, sizes: list[int], requests: int, warmup: int, workers: int) -> None:
+    rng = random.Random(7)
+    with fresh_database(use_sqlite, PG_DATABASE) as database_url:
+        threads = build_threads(database_url, sizes, rng)
+        with (
+            running_api(database_url, workers) as base,
+            httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as client,
+        ):
+            started, ticks = time.perf_counter(), cpu_ticks()
+            rows = measure(client, threads, requests, warmup, rng)
+            elapsed = time.perf_counter() - started
+            busy, total = (b - a for a, b in zip(ticks, cpu_ticks(), strict=True))
+    dialect = "SQLite" if use_sqlite else "PostgreSQL"
+    print(
+        f"\n{dialect}, {workers} API process(es), one keep-alive client; "
+        f"{requests} timed requests after {warmup} warm-up each; {elapsed:.0f} s of requests, "
+        f"machine CPU {busy / total:.0%} busy meanwhile ({os.cpu_count()} cores)\n"
+    )
+    print(table(rows))
+    print()
+    for line in ratios(rows, sizes):
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file")
+    parser.add_argument(
+        "--sizes", default="10,1000,10000", help="comments per thread, comma-separated"
+    )
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per row")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per row")
+    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn processes")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    run(args.sqlite, sizes, args.requests, args.warmup, args.api_workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -90,6 +90,8 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 def run_dev(port: int, data_dir: Path) -> int:
     env = dict(os.environ)
     env.setdefault("CHORUS_DATABASE_URL", "sqlite:///./chorus.db")
+    # Email goes to files the developer can open, not to anyone's inbox.
+    env.setdefault("CHORUS_SMTP_URL", f"file://{(data_dir / 'mail').resolve()}")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     supervisor = Supervisor()
     try:

@@ -80,13 +80,12 @@ class Handlers:
     ) -> Response:
         check_subscription(cmd)
         thread = _thread(conn, cmd.thread_id)
-        changed = ev.ThreadSubscriptionChanged(user_id=ctx.actor.id, level=cmd.level)
-        new_events: list[ev.DomainEvent] = [changed] if thread else [ev.ThreadRegistered(), changed]
-        stored = self._append(
-            conn, ctx, cmd.thread_id, thread.version if thread else 0, *new_events
-        )
         if thread is None:
-            conn.execute(THREADS.insert().values(thread_id=cmd.thread_id, locked=False))
+            # Unlike posting, watching must not create threads: that would let anyone
+            # mint thread pages by subscribing.
+            raise NotFound(f"thread {cmd.thread_id!r} does not exist")
+        changed = ev.ThreadSubscriptionChanged(user_id=ctx.actor.id, level=cmd.level)
+        stored = self._append(conn, ctx, cmd.thread_id, thread.version, changed)
         return {"thread_id": cmd.thread_id, "level": cmd.level, "version": stored[-1].version}
 
     def _append(
@@ -233,12 +232,11 @@ class Handlers:
     def _set_like(
         self, conn: Connection, comment_id: str, ctx: RequestContext, *, liked: bool
     ) -> Response:
-        comment = _existing_comment(conn, comment_id)
+        comment = _existing_comment(conn, comment_id, liked_by=ctx.actor.id)
         if liked and comment.deleted:
             raise Conflict("a deleted comment cannot be liked", code="comment_deleted")
         like_row = LIKES.c.comment_id == comment_id, LIKES.c.user_id == ctx.actor.id
-        already = conn.execute(sa.select(sa.literal(1)).where(*like_row)).first() is not None
-        if already == liked:  # liking twice counts once
+        if comment.liked == liked:  # liking twice counts once
             return {
                 "id": comment_id,
                 "thread_id": comment.thread_id,
@@ -283,18 +281,20 @@ def _thread(conn: Connection, thread_id: str) -> Any:
     ).first()
 
 
-def _comment(conn: Connection, comment_id: str) -> Any:
-    """The comment's state with its thread's `locked` flag and stream version."""
+def _comment(conn: Connection, comment_id: str, liked_by: str | None = None) -> Any:
+    """The comment's state with its thread's `locked` flag and stream version, and
+    (with `liked_by`) whether that user likes it, all from one snapshot."""
+    liked = sa.exists().where(LIKES.c.comment_id == comment_id, LIKES.c.user_id == liked_by)
     return conn.execute(
-        sa.select(COMMENTS, THREADS.c.locked, STREAMS.c.version)
+        sa.select(COMMENTS, THREADS.c.locked, STREAMS.c.version, liked.label("liked"))
         .join(THREADS, THREADS.c.thread_id == COMMENTS.c.thread_id)
         .join(STREAMS, STREAMS.c.stream_id == COMMENTS.c.thread_id)
         .where(COMMENTS.c.comment_id == comment_id)
     ).first()
 
 
-def _existing_comment(conn: Connection, comment_id: str) -> Any:
-    comment = _comment(conn, comment_id)
+def _existing_comment(conn: Connection, comment_id: str, liked_by: str | None = None) -> Any:
+    comment = _comment(conn, comment_id, liked_by)
     if comment is None:
         raise NotFound(f"comment {comment_id!r} does not exist")
     return comment

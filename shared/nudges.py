@@ -17,6 +17,11 @@ FOLD_QUEUE = "chorus-fold"
 FOLD_JOB = "services.worker.jobs.fold_thread"
 SWEEP_JOB = "services.worker.jobs.sweep"
 SWEEP_LEASE_KEY = "chorus:sweep-lease"
+# Mail jobs share the fold queue: FIFO, so mail never starves behind a busy fold queue.
+MAIL_JOB = "services.worker.jobs.send_due_emails"
+MAIL_PENDING_KEY = "chorus:mail-pending"
+MAIL_LEASE_KEY = "chorus:mail-lease"
+MAIL_INTERVAL_SECONDS = 5
 # A flag outliving a lost job only delays the next nudge by this long.
 PENDING_TTL_SECONDS = 30
 
@@ -65,3 +70,32 @@ def enqueue_sweep_if_due(redis: Redis, interval_seconds: int) -> bool:
         return False
     Queue(FOLD_QUEUE, connection=redis).enqueue(SWEEP_JOB, result_ttl=0, failure_ttl=24 * 3600)
     return True
+
+
+def nudge_mail(redis: Redis) -> bool:
+    """Queue one mailer run unless one is already queued; never raises on a Redis outage.
+
+    The fold calls this after writing immediate outbox rows; the mail job clears the flag
+    before it claims, so rows written during a run queue the next one.
+    """
+    try:
+        if redis.set(MAIL_PENDING_KEY, "1", nx=True, ex=PENDING_TTL_SECONDS):
+            Queue(FOLD_QUEUE, connection=redis).enqueue(
+                MAIL_JOB, result_ttl=0, failure_ttl=24 * 3600
+            )
+    except RedisError as exc:
+        # The rows are in the outbox; the workers' periodic mail run will send them.
+        log.warning("could not queue a mailer run (Redis: %s)", exc)
+        return False
+    return True
+
+
+def enqueue_mail_if_due(redis: Redis, interval_seconds: int = MAIL_INTERVAL_SECONDS) -> bool:
+    """Queue a mailer run unless one was queued in the last `interval_seconds` (by any worker).
+
+    This is what sends digests when they fall due and retries after backoffs: nothing
+    else nudges the mailer then.
+    """
+    if not redis.set(MAIL_LEASE_KEY, "1", nx=True, ex=interval_seconds):
+        return False
+    return nudge_mail(redis)

@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     # How long a read with `min_version` waits for the projection before answering anyway.
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
 
+    # Email. `public_url` is where this API is reached from outside (unsubscribe links);
+    # `smtp_url` is smtp://, smtp+starttls:// or smtps://, with optional user:password@.
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    mail_from: str = "Chorus <comments@localhost>"
+    mail_batch_size: int = Field(default=200, ge=1)
+    # A claim lasts this long; a mailer stops sending from its claim after half of it.
+    mail_lease_seconds: int = Field(default=300, ge=10)
+    mail_max_attempts: int = Field(default=8, ge=1)
+
 
 @lru_cache
 def get_settings() -> Settings:

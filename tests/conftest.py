@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,9 @@ from sqlalchemy.engine import Engine
 from shared.db import create_db_engine
 from shared.migrate import upgrade
 from shared.store import EventStore
+
+if TYPE_CHECKING:
+    from tests.smtp_sink import Inbox
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHORUS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -128,3 +132,10 @@ def redis(redis_url: str) -> Iterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def inbox() -> Iterator["Inbox"]:
+    from tests.smtp_sink import Inbox, serve
+
+    yield from serve(Inbox())

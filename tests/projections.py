@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.worker.folding import fold_thread
+from shared.db import write_transaction
 from shared.projection_tables import LIVE, ThreadTables, thread_tables
 from shared.store import EventStore
 from shared.streams import is_thread_stream
@@ -33,7 +34,9 @@ def snapshot(
 def clean_fold(engine: Engine, store: EventStore) -> Snapshot:
     """The projection one uninterrupted fold of the whole log gives, in scratch tables."""
     scratch = thread_tables(sa.MetaData(), "reference_")
-    with engine.begin() as conn:
+    # write_transaction: SQLite takes the write lock up front, so running workers make it
+    # wait instead of failing a read-then-write upgrade.
+    with write_transaction(engine) as conn:
         for table in scratch.all():
             table.drop(conn, checkfirst=True)
             table.create(conn)
@@ -43,7 +46,7 @@ def clean_fold(engine: Engine, store: EventStore) -> Snapshot:
     for thread_id in threads:
         fold_thread(engine, store, thread_id, tables=scratch)
     state = snapshot(engine, scratch)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         for table in scratch.all():
             table.drop(conn)
     return state

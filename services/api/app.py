@@ -9,7 +9,7 @@ from redis import Redis
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from services.api.routes import comments, health, reads, threads
+from services.api.routes import comments, health, me, reads, threads, unsubscribe
 from shared.command_bus import CommandBus
 from shared.db import create_db_engine
 from shared.nudges import Nudger
@@ -48,4 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(reads.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(me.router)
     return app

@@ -5,7 +5,7 @@ import logging
 from rq import Queue, SimpleWorker
 
 from services.worker.context import open_context
-from shared.nudges import FOLD_QUEUE, enqueue_sweep_if_due
+from shared.nudges import FOLD_QUEUE, enqueue_mail_if_due, enqueue_sweep_if_due
 from shared.settings import Settings
 
 
@@ -13,8 +13,10 @@ class ChorusWorker(SimpleWorker):
     """SimpleWorker: jobs run in-process (no fork per job), so one job can fold a burst.
 
     Its maintenance pass also queues the periodic sweep (one per interval across all
-    workers). That needs nothing in Redis to survive: after a flush, a crash or a
-    killed scheduler, the next maintenance pass of any worker queues it again.
+    workers) and a mailer run (at most one every few seconds across all workers: digests
+    and retries fall due with no other nudge). That needs nothing in Redis to survive:
+    after a flush, a crash or a killed scheduler, the next maintenance pass of any worker
+    queues it again.
     """
 
     sweep_interval = 10
@@ -22,6 +24,7 @@ class ChorusWorker(SimpleWorker):
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         enqueue_sweep_if_due(self.connection, self.sweep_interval)
+        enqueue_mail_if_due(self.connection)
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:

@@ -36,8 +36,8 @@ def chorus_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_api(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
+def running_api(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(

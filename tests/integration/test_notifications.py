@@ -1,5 +1,6 @@
 """The notification rule, folded from a realistic newsletter conversation."""
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -12,8 +13,10 @@ from shared.commands import (
     ChangePreferences,
     ChangeSubscription,
     PostComment,
+    RegisterThread,
     RequestContext,
 )
+from shared.errors import NotFound
 from shared.notification_tables import email_outbox, notifications
 from shared.store import EventStore
 
@@ -21,6 +24,8 @@ from shared.store import EventStore
 class Newsletter:
     def __init__(self, engine: Engine, store: EventStore) -> None:
         self.engine, self.store, self.bus = engine, store, CommandBus(engine, store)
+        admin = RequestContext(Actor("editor", "Editor", roles=frozenset({"admin"})))
+        self.bus.execute(RegisterThread("pows", "South Korea and the POWs"), admin)
 
     def as_(self, user: str) -> RequestContext:
         return RequestContext(Actor(user, user.title(), email=f"{user}@example.com"))
@@ -48,6 +53,12 @@ class Newsletter:
         with self.engine.connect() as conn:
             query = sa.select(email_outbox.c.recipient_id, email_outbox.c.comment_id)
             return sorted(tuple(r) for r in conn.execute(query))
+
+
+def test_watching_an_unknown_thread_is_refused(engine: Engine, store: EventStore) -> None:
+    n = Newsletter(engine, store)
+    with pytest.raises(NotFound):
+        n.bus.execute(ChangeSubscription("no-such-thread", "watching"), n.as_("don"))
 
 
 def test_the_rule_on_a_newsletter_conversation(engine: Engine, store: EventStore) -> None:

@@ -1,0 +1,86 @@
+"""Request and response bodies of a user's inbox, preferences and subscriptions (API.md)."""
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.user_handlers import MAX_READ_IDS
+
+NotificationKind = Literal["reply", "conversation", "thread"]
+NotifyOn = Literal["conversations", "replies", "none"]
+EmailFrequency = Literal["immediate", "hourly", "daily", "off"]
+Level = Literal["watching", "default", "muted"]
+NotificationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ActorPublic(BaseModel):
+    id: str
+    name: str
+
+
+class NotificationPublic(BaseModel):
+    id: str = Field(description="Opaque; what POST /v1/me/notifications/read takes")
+    kind: NotificationKind
+    thread_id: str
+    comment_id: str = Field(description="The comment this notification is about")
+    actor: ActorPublic = Field(description="Who wrote the comment")
+    excerpt: str
+    created_at: datetime
+    read_at: datetime | None = Field(description="null while unread")
+
+
+class InboxPublic(BaseModel):
+    notifications: list[NotificationPublic] = Field(description="Newest first")
+    unread_count: int = Field(description="All unread notifications, not only this page's")
+    next_cursor: str | None
+
+
+class MarkReadIn(BaseModel):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"ids": ["c_01J..."]}, {"all": True}]},
+    )
+
+    ids: list[NotificationId] | None = Field(
+        default=None, min_length=1, max_length=MAX_READ_IDS, description="Notification ids"
+    )
+    # `all` on the wire; a Python attribute of that name would shadow the builtin.
+    everything: bool = Field(default=False, alias="all", description="Every notification so far")
+
+    @model_validator(mode="after")
+    def _asks_for_something(self) -> Self:
+        if not self.ids and not self.everything:
+            raise ValueError('give "ids" or "all": true')
+        return self
+
+
+class UnreadCountPublic(BaseModel):
+    unread_count: int
+
+
+class PreferencesPublic(BaseModel):
+    notify_on: NotifyOn
+    email_frequency: EmailFrequency
+
+
+class PreferencesIn(BaseModel):
+    """Omitted or null fields keep their current value."""
+
+    notify_on: NotifyOn | None = None
+    email_frequency: EmailFrequency | None = None
+
+
+class SubscriptionIn(BaseModel):
+    level: Level
+
+
+class SubscriptionPublic(BaseModel):
+    thread_id: str
+    level: Level
+
+
+class SubscriptionWritten(BaseModel):
+    thread_id: str
+    level: Level
+    version: int = Field(description="The thread version that includes this change")

@@ -1,0 +1,43 @@
+"""A real SMTP server for tests: aiosmtpd in-process, keeping every message it accepts."""
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.smtp_url = ""
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+    def message_ids(self) -> list[str]:
+        return [str(m["Message-ID"]) for m in self.messages]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(handler: Inbox) -> Iterator[Inbox]:
+    """Run `handler` behind an SMTP server on a free port for as long as the caller needs."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.smtp_url = f"smtp://127.0.0.1:{controller.port}"
+    yield handler
+    controller.stop()
