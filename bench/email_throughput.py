@@ -1,0 +1,156 @@
+"""Emails rendered and sent per second, through the real mailer, to a local SMTP sink.
+
+Writes N due outbox rows (with their notifications, people and thread) directly, starts an
+aiosmtpd server on 127.0.0.1 in its own process that accepts and discards, and times mailer
+runs until every row is sent. Needs the dev extra (aiosmtpd).
+
+    .venv/bin/python bench/email_throughput.py --emails 2000
+    .venv/bin/python bench/email_throughput.py --emails 2000 \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/chorus_bench_mail
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from services.worker.mailer import send_due_emails
+from shared.db import create_db_engine
+from shared.ids import new_id
+from shared.migrate import upgrade
+from shared.notification_tables import email_outbox, notifications, people
+from shared.projection_tables import LIVE
+from shared.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the SMTP sink did not start")
+
+
+def seed(engine: sa.Engine, emails: int) -> None:
+    now = datetime.now(UTC)
+    thread = f"mail-{new_id()}"
+    with engine.begin() as conn:
+        conn.execute(
+            LIVE.threads.insert().values(
+                thread_id=thread,
+                title="South Korea and the POWs",
+                url="https://news.example/p/pows",
+                created_at=now,
+            )
+        )
+        for start in range(0, emails, 1000):
+            users = [f"reader{i}-{thread}" for i in range(start, min(emails, start + 1000))]
+            comment = new_id()
+            conn.execute(
+                people.insert(),
+                [
+                    {"user_id": u, "name": "Reader", "email": f"{u}@example.com", "updated_at": now}
+                    for u in users
+                ],
+            )
+            conn.execute(
+                notifications.insert(),
+                [
+                    {
+                        "recipient_id": u,
+                        "comment_id": comment,
+                        "kind": "conversation",
+                        "thread_id": thread,
+                        "actor_id": "don",
+                        "actor_name": "Don",
+                        "excerpt": "Because the armistice said so.",
+                        "position": 1,
+                        "created_at": now,
+                    }
+                    for u in users
+                ],
+            )
+            conn.execute(
+                email_outbox.insert(),
+                [
+                    {
+                        "recipient_id": u,
+                        "comment_id": comment,
+                        "frequency": "immediate",
+                        "status": "pending",
+                        "due_at": now,
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                    for u in users
+                ],
+            )
+
+
+def run(database_url: str, emails: int) -> None:
+    upgrade(database_url)
+    engine = create_db_engine(database_url)
+    port = free_port()
+    # The sink runs in its own process, as a real SMTP server would: it accepts and discards.
+    sink = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ],
+    )
+    try:
+        wait_for_port(port)
+        seed(engine, emails)
+        settings = Settings(database_url=database_url, smtp_url=f"smtp://127.0.0.1:{port}")
+        started = time.perf_counter()
+        sent = runs = 0
+        while sent < emails and runs < emails:
+            sent += send_due_emails(engine, settings).emails_sent
+            runs += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        sink.terminate()
+        sink.wait()
+        engine.dispose()
+    print(
+        f"| {engine.dialect.name} | {sent:,} | {runs} | {elapsed:.1f} s | {sent / elapsed:,.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--emails", type=int, default=2000)
+    args = parser.parse_args()
+    print("| database | emails sent | mailer runs | time | emails/s |")
+    print("|---|---|---|---|---|")
+    if args.database_url:
+        run(args.database_url, args.emails)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        run(f"sqlite:///{Path(scratch) / 'mail.db'}", args.emails)
+
+
+if __name__ == "__main__":
+    main()
