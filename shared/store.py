@@ -19,6 +19,7 @@ from shared.errors import ConcurrencyError, Conflict
 from shared.events import DomainEvent
 from shared.ids import new_event_id
 from shared.log_tables import EventRecord, StreamRecord
+from shared.timeutil import as_utc
 from shared.upcasting import to_domain
 
 EVENTS = EventRecord.__table__  # type: ignore[attr-defined]
@@ -190,9 +191,7 @@ class EventStore:
 
 
 def _stored(row: Any) -> StoredEvent:
-    recorded_at = row["recorded_at"]
-    if recorded_at.tzinfo is None:  # SQLite hands back naive datetimes
-        recorded_at = recorded_at.replace(tzinfo=UTC)
+    recorded_at = as_utc(row["recorded_at"])
     return StoredEvent(
         position=row["position"],
         stream_id=row["stream_id"],

@@ -11,7 +11,7 @@ notification per comment, one comment per log position), so it alone is the keys
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -26,6 +26,7 @@ from shared.notification_tables import (
     notifications,
     thread_subscriptions,
 )
+from shared.timeutil import as_utc
 from shared.user_handlers import current_preferences
 
 DEFAULT_LEVEL = "default"
@@ -93,8 +94,8 @@ def inbox_page(
             actor_name=row.actor_name,
             excerpt=row.excerpt,
             position=row.position,
-            created_at=utc(row.created_at),
-            read_at=None if row.read_at is None else utc(row.read_at),
+            created_at=as_utc(row.created_at),
+            read_at=as_utc(row.read_at),
         )
         for row in rows[:limit]
     ]
@@ -118,11 +119,6 @@ def subscription_level(engine: Engine, thread_id: str, user_id: str) -> str:
     with read_connection(engine) as conn:
         level = conn.execute(_SUBSCRIPTION, {"thread_id": thread_id, "user_id": user_id}).scalar()
     return str(level) if level is not None else DEFAULT_LEVEL
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC), PostgreSQL the session's zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _unread_count(conn: Connection, user_id: str) -> int:

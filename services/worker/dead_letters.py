@@ -1,13 +1,14 @@
 """Reading the dead letters: events a projector could not apply."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shared.db import read_connection
 from shared.projection_tables import DEAD_LETTERS
+from shared.timeutil import as_utc
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,7 @@ def list_dead_letters(engine: Engine, limit: int = 50) -> list[DeadLetter]:
                 version=row.version,
                 event_type=row.event_type,
                 error=row.error,
-                failed_at=row.failed_at
-                if row.failed_at.tzinfo
-                else row.failed_at.replace(tzinfo=UTC),
+                failed_at=as_utc(row.failed_at),
             )
             for row in conn.execute(query)
         ]

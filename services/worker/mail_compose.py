@@ -8,7 +8,7 @@ preference: someone who unsubscribed after a row was queued gets no more mail.
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -27,6 +27,7 @@ from shared.db import read_connection
 from shared.notification_tables import email_outbox, notifications, people, user_preferences
 from shared.projection_tables import LIVE
 from shared.settings import Settings
+from shared.timeutil import as_utc
 from shared.unsubscribe import make_token
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,3 @@ def _details(engine: Engine, row_ids: list[int]) -> dict[int, Any]:
     )
     with read_connection(engine) as conn:
         return {row.id: row for row in conn.execute(query)}
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -42,11 +42,12 @@ from services.worker.email_messages import (
     notification_message_id,
     public_host,
 )
-from services.worker.mail_compose import Claim, Outgoing, as_utc, compose
+from services.worker.mail_compose import Claim, Outgoing, compose
 from services.worker.smtp_sender import SendError, open_sender
 from shared.db import read_connection, write_transaction
 from shared.notification_tables import email_outbox
 from shared.settings import Settings
+from shared.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 

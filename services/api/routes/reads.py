@@ -7,9 +7,8 @@ still run in that pool, one at a time.
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import lru_cache, partial
-from typing import Annotated, Protocol, TypeVar, overload
+from typing import Annotated, Protocol, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Query
@@ -27,6 +26,7 @@ from services.api.read_schemas import (
     ThreadPagePublic,
     ThreadPublic,
 )
+from shared.timeutil import as_utc
 
 router = APIRouter(prefix="/v1", tags=["reads"])
 
@@ -72,7 +72,7 @@ async def get_thread(
         locked=thread.locked,
         comment_count=thread.comment_count,
         participant_count=thread.participant_count,
-        last_comment_at=_utc(thread.last_comment_at),
+        last_comment_at=as_utc(thread.last_comment_at),
         version=thread.version,
     )
 
@@ -187,8 +187,8 @@ def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
         parent_id=node.parent_id,
         author=None if node.deleted else AuthorPublic(id=node.author_id, name=node.author_name),
         body_html=None if node.deleted else node.body_html,
-        created_at=_utc(node.created_at),
-        edited_at=_utc(node.edited_at),
+        created_at=as_utc(node.created_at),
+        edited_at=as_utc(node.edited_at),
         deleted=node.deleted,
         like_count=node.like_count,
         reply_count=node.reply_count,
@@ -199,14 +199,3 @@ def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
         if more is None
         else cursors.encode(listing, REPLIES_SORT, (more,)),
     )
-
-
-@overload
-def _utc(moment: datetime) -> datetime: ...
-@overload
-def _utc(moment: None) -> None: ...
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes (stored as UTC), PostgreSQL the session's zone."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
