@@ -45,6 +45,7 @@ COUNT_THREADS = 100
 APPEND_CHUNK = 500
 HTTP_TIMEOUT = 30.0
 FLAT_PAGE = "page 1, sort=oldest, replies=0 (no nesting)"
+HEALTHZ = "GET /healthz (no database)"
 
 PROSE = (
     "My grandfather was there in 1953 and never spoke of it.",
@@ -137,8 +138,15 @@ class Threads:
     all_ids: list[str]
 
 
-def build_threads(database_url: str, sizes: list[int], rng: random.Random) -> Threads:
-    """Write and fold one thread per size, plus small ones up to COUNT_THREADS in all."""
+def build_threads(
+    database_url: str, sizes: list[int], rng: random.Random, *, analyze: bool = True
+) -> Threads:
+    """Write and fold one thread per size, plus small ones up to COUNT_THREADS in all.
+
+    With `analyze`, PostgreSQL then gathers planner statistics, as autovacuum would have
+    on a database in service: without them it estimates one row per thread and may pick
+    the (thread, depth, seq) index for `sort=top`, filtering every top-level comment.
+    """
     upgrade(database_url)
     engine = create_db_engine(database_url)
     store = EventStore(engine)
@@ -157,6 +165,9 @@ def build_threads(database_url: str, sizes: list[int], rng: random.Random) -> Th
     for thread_id, _ in plan:
         fold_thread(engine, store, thread_id)
     folded = time.perf_counter() - started - written
+    if analyze and engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     with engine.connect() as conn:
         query = sa.text("SELECT thread_id, top_level_count FROM thread_view")
         top_level: dict[str, int] = {t: int(n) for t, n in conn.execute(query)}
@@ -273,23 +284,38 @@ NO_TIMING = Timing([], 0, 0.0, 0.0)
 """A row with nothing to measure (a thread with a single page has no deeper page)."""
 
 
-def timed(client: httpx.Client, batch: list[httpx.Request], warmup: int) -> Timing:
-    """Send the first `warmup` requests untimed, then time the rest (ms); non-2xx counted."""
-    for request in batch[:warmup]:
-        client.send(request)
-    latencies, sizes, errors = [], [], 0
-    shown: list[int] = []
-    for request in batch[warmup:]:
-        started = time.perf_counter()
-        response = client.send(request)
-        latencies.append((time.perf_counter() - started) * 1000)
-        sizes.append(len(response.content))
-        errors += not response.is_success
-        page = response.json().get("comments")
-        if page is not None:
-            shown.append(count_comments(page))
-    mean_shown = statistics.fmean(shown) if shown else None
-    return Timing(latencies, errors, statistics.fmean(sizes), mean_shown)
+Key = tuple[str, str]
+"""(thread size, request label): one row of the table."""
+Timings = dict[Key, Timing]
+Row = tuple[str, str, Timing]
+
+
+def timed(client: httpx.Client, batches: dict[Key, list[httpx.Request]], warmup: int) -> Timings:
+    """Send the batches round-robin (so drift in machine speed hits each alike): the first
+    `warmup` requests of each untimed, the rest timed in ms; non-2xx responses counted."""
+    rounds = list(zip(*batches.values(), strict=True))
+    for requests in rounds[:warmup]:
+        for request in requests:
+            client.send(request)
+    seen: dict[Key, list[httpx.Response]] = {key: [] for key in batches}
+    latencies: dict[Key, list[float]] = {key: [] for key in batches}
+    for requests in rounds[warmup:]:
+        for key, request in zip(batches, requests, strict=True):
+            started = time.perf_counter()
+            response = client.send(request)
+            latencies[key].append((time.perf_counter() - started) * 1000)
+            seen[key].append(response)
+    timings: Timings = {}
+    for key, responses in seen.items():
+        pages = [r.json().get("comments") for r in responses]
+        shown = [count_comments(page) for page in pages if page is not None]
+        timings[key] = Timing(
+            latencies[key],
+            sum(not r.is_success for r in responses),
+            statistics.fmean(len(r.content) for r in responses),
+            statistics.fmean(shown) if shown else None,
+        )
+    return timings
 
 
 def count_comments(comments: list[dict[str, Any]]) -> int:
@@ -310,45 +336,55 @@ def page_cursors(client: httpx.Client, thread_id: str, sort: str) -> list[str]:
         params["cursor"] = cursor
 
 
-Row = tuple[str, str, Timing]
-
-
 def measure(
     client: httpx.Client, threads: Threads, requests: int, warmup: int, rng: random.Random
 ) -> list[Row]:
+    """Time each kind of request on every thread size, the sizes interleaved."""
     n = warmup + requests
 
     def same(method: str, url: str, **kwargs: Any) -> list[httpx.Request]:
         return [client.build_request(method, url, **kwargs)] * n
 
-    rows: list[Row] = [
-        ("-", "GET /healthz (no database)", timed(client, same("GET", "/healthz"), warmup))
-    ]
-    for size, thread_id in threads.by_size.items():
-        path, sized = f"/v1/threads/{thread_id}/comments", f"{size:,}"
-        for sort in SORTS:
-            first: dict[str, str | int] = {"sort": sort, "limit": PAGE_LIMIT}
-            timing = timed(client, same("GET", path, params=first), warmup)
-            rows.append((sized, f"page 1, sort={sort}", timing))
+    def path(thread_id: str) -> str:
+        return f"/v1/threads/{thread_id}/comments"
+
+    sizes = {f"{size:,}": thread_id for size, thread_id in threads.by_size.items()}
+    results: Timings = timed(client, {("-", HEALTHZ): same("GET", "/healthz")}, warmup)
+    for sort in SORTS:
+        first: dict[str, str | int] = {"sort": sort, "limit": PAGE_LIMIT}
+        label = f"page 1, sort={sort}"
+        batches = {(size, label): same("GET", path(t), params=first) for size, t in sizes.items()}
+        results |= timed(client, batches, warmup)
+        deep: dict[Key, list[httpx.Request]] = {}
+        for size, thread_id in sizes.items():
             cursors = page_cursors(client, thread_id, sort)
+            label = f"random page of 2-{len(cursors) + 1}, sort={sort}"
             if not cursors:
-                rows.append((sized, f"a deeper page, sort={sort}", NO_TIMING))
+                results[size, f"a deeper page, sort={sort}"] = NO_TIMING
                 continue
-            deep = [
-                client.build_request("GET", path, params={**first, "cursor": rng.choice(cursors)})
+            deep[size, label] = [
+                client.build_request(
+                    "GET", path(thread_id), params={**first, "cursor": rng.choice(cursors)}
+                )
                 for _ in range(n)
             ]
-            label = f"random page of 2-{len(cursors) + 1}, sort={sort}"
-            rows.append((sized, label, timed(client, deep, warmup)))
-        flat = {"sort": "oldest", "limit": PAGE_LIMIT, "replies": 0}
-        timing = timed(client, same("GET", path, params=flat), warmup)
-        rows.append((sized, FLAT_PAGE, timing))
-        timing = timed(client, same("GET", f"/v1/threads/{thread_id}"), warmup)
-        rows.append((sized, "GET /v1/threads/{id}", timing))
+        results |= timed(client, deep, warmup)
+    flat = {"sort": "oldest", "limit": PAGE_LIMIT, "replies": 0}
+    batches = {(size, FLAT_PAGE): same("GET", path(t), params=flat) for size, t in sizes.items()}
+    results |= timed(client, batches, warmup)
+    batches = {
+        (size, "GET /v1/threads/{id}"): same("GET", f"/v1/threads/{t}") for size, t in sizes.items()
+    }
+    results |= timed(client, batches, warmup)
     ids = threads.all_ids[:COUNT_THREADS]
-    timing = timed(client, same("POST", "/v1/counts", json={"thread_ids": ids}), warmup)
-    rows.append(("-", f"POST /v1/counts, {len(ids)} ids", timing))
-    return rows
+    counts = ("-", f"POST /v1/counts, {len(ids)} ids")
+    results |= timed(client, {counts: same("POST", "/v1/counts", json={"thread_ids": ids})}, warmup)
+    # Per size in the order measured (sorted() is stable); rows not about one thread size first.
+    rank = {size: i for i, size in enumerate(["-", *sizes])}
+    return [
+        (size, label, results[size, label])
+        for size, label in sorted(results, key=lambda k: rank[k[0]])
+    ]
 
 
 def table(rows: list[Row]) -> str:
@@ -383,10 +419,12 @@ def ratios(rows: list[Row], sizes: list[int]) -> list[str]:
     ]
 
 
-def run(use_sqlite: bool, sizes: list[int], requests: int, warmup: int, workers: int) -> None:
+def run(
+    use_sqlite: bool, sizes: list[int], requests: int, warmup: int, workers: int, analyze: bool
+) -> None:
     rng = random.Random(7)
     with fresh_database(use_sqlite, PG_DATABASE) as database_url:
-        threads = build_threads(database_url, sizes, rng)
+        threads = build_threads(database_url, sizes, rng, analyze=analyze)
         with (
             running_api(database_url, workers) as base,
             httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as client,
@@ -396,6 +434,8 @@ def run(use_sqlite: bool, sizes: list[int], requests: int, warmup: int, workers:
             elapsed = time.perf_counter() - started
             busy, total = (b - a for a, b in zip(ticks, cpu_ticks(), strict=True))
     dialect = "SQLite" if use_sqlite else "PostgreSQL"
+    if not use_sqlite:
+        dialect += " (ANALYZEd after loading)" if analyze else " (not ANALYZEd after loading)"
     print(
         f"\n{dialect}, {workers} API process(es), one keep-alive client; "
         f"{requests} timed requests after {warmup} warm-up each; {elapsed:.0f} s of requests, "
@@ -416,9 +456,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="timed requests per row")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests per row")
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="PostgreSQL: skip ANALYZE after loading (planner statistics left to autovacuum)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    run(args.sqlite, sizes, args.requests, args.warmup, args.api_workers)
+    run(args.sqlite, sizes, args.requests, args.warmup, args.api_workers, not args.no_analyze)
 
 
 if __name__ == "__main__":

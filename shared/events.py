@@ -102,6 +102,23 @@ class NotificationsRead(DomainEvent):
     up_to_position: int | None = None
 
 
+class UserBanned(DomainEvent):
+    """Recorded in the banned user's stream: they may no longer post, edit or like."""
+
+    type_name = "UserBanned"
+    user_id: str
+    reason: str
+    by: str
+
+
+class UserUnbanned(DomainEvent):
+    """Recorded in the user's stream: the ban is lifted."""
+
+    type_name = "UserUnbanned"
+    user_id: str
+    by: str
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type_name: cls
     for cls in (
@@ -117,5 +134,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         ThreadSubscriptionChanged,
         PreferencesChanged,
         NotificationsRead,
+        UserBanned,
+        UserUnbanned,
     )
 }

@@ -14,20 +14,24 @@ from sqlalchemy.engine import Connection
 
 from shared import events as ev
 from shared.commands import (
+    BanUser,
     ChangePreferences,
     ChangeSubscription,
     Command,
     DeleteComment,
     EditComment,
     LikeComment,
+    LockThread,
     MarkNotificationsRead,
     PostComment,
     RegisterThread,
     RequestContext,
+    UnbanUser,
     UnlikeComment,
 )
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
+from shared.moderation_handlers import ModerationHandlers, is_banned
 from shared.store import STREAMS, EventStore, NewEvent, StoredEvent
 from shared.streams import user_stream
 from shared.user_handlers import UserHandlers, check_subscription
@@ -46,8 +50,10 @@ class Handlers:
         self.store = store
         self.max_body_chars = max_body_chars
         self.users = UserHandlers(self._append)
+        self.moderation = ModerationHandlers(self._append)
         self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Response]] = {
             RegisterThread: self.register_thread,
+            LockThread: self.lock_thread,
             PostComment: self.post_comment,
             EditComment: self.edit_comment,
             DeleteComment: self.delete_comment,
@@ -56,6 +62,8 @@ class Handlers:
             ChangeSubscription: self.change_subscription,
             ChangePreferences: self.users.change_preferences,
             MarkNotificationsRead: self.users.mark_read,
+            BanUser: self.moderation.ban,
+            UnbanUser: self.moderation.unban,
         }
 
     def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
@@ -64,10 +72,12 @@ class Handlers:
     def lock_stream_of(self, conn: Connection, command: Command, ctx: RequestContext) -> None:
         """Lock the stream the command will append to, before the handler reads it."""
         thread_id: str | None
-        if isinstance(command, RegisterThread | PostComment | ChangeSubscription):
+        if isinstance(command, RegisterThread | LockThread | PostComment | ChangeSubscription):
             thread_id = command.thread_id
         elif isinstance(command, ChangePreferences | MarkNotificationsRead):
             thread_id = user_stream(ctx.actor.id)
+        elif isinstance(command, BanUser | UnbanUser):
+            thread_id = user_stream(command.user_id)
         else:
             thread_id = conn.execute(
                 sa.select(COMMENTS.c.thread_id).where(COMMENTS.c.comment_id == command.comment_id)
@@ -109,6 +119,14 @@ class Handlers:
     ) -> Response:
         if not ctx.actor.is_admin:
             raise Forbidden("only an admin may register or update a thread")
+        return self._save_thread(conn, cmd, ctx)
+
+    def lock_thread(self, conn: Connection, cmd: LockThread, ctx: RequestContext) -> Response:
+        if not ctx.actor.is_moderator:
+            raise Forbidden("only a moderator or an admin may lock or unlock a thread")
+        return self._save_thread(conn, RegisterThread(cmd.thread_id, locked=cmd.locked), ctx)
+
+    def _save_thread(self, conn: Connection, cmd: RegisterThread, ctx: RequestContext) -> Response:
         check_thread_id(cmd.thread_id)
         cmd_title, cmd_url = clean_title(cmd.title), clean_url(cmd.url)
         current = _thread(conn, cmd.thread_id)
@@ -143,6 +161,7 @@ class Handlers:
         }
 
     def post_comment(self, conn: Connection, cmd: PostComment, ctx: RequestContext) -> Response:
+        _refuse_if_banned(conn, ctx)
         check_thread_id(cmd.thread_id)
         body = clean_body(cmd.body, self.max_body_chars)
         thread = _thread(conn, cmd.thread_id)
@@ -189,6 +208,7 @@ class Handlers:
         }
 
     def edit_comment(self, conn: Connection, cmd: EditComment, ctx: RequestContext) -> Response:
+        _refuse_if_banned(conn, ctx)
         body = clean_body(cmd.body, self.max_body_chars)
         comment = _existing_comment(conn, cmd.comment_id)
         if comment.author_id != ctx.actor.id:
@@ -232,6 +252,8 @@ class Handlers:
     def _set_like(
         self, conn: Connection, comment_id: str, ctx: RequestContext, *, liked: bool
     ) -> Response:
+        if liked:
+            _refuse_if_banned(conn, ctx)
         comment = _existing_comment(conn, comment_id, liked_by=ctx.actor.id)
         if liked and comment.deleted:
             raise Conflict("a deleted comment cannot be liked", code="comment_deleted")
@@ -266,6 +288,12 @@ class Handlers:
             "like_count": like_count,
             "version": stored[-1].version,
         }
+
+
+def _refuse_if_banned(conn: Connection, ctx: RequestContext) -> None:
+    """A banned user may not post, edit or like (they may still delete and unlike)."""
+    if is_banned(conn, ctx.actor.id):
+        raise Forbidden("you are banned from taking part in the comments", code="banned")
 
 
 # Each read below is one statement, so the state it returns is consistent with the

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     mail_lease_seconds: int = Field(default=300, ge=10)
     mail_max_attempts: int = Field(default=8, ge=1)
 
+    # Posting limits, kept in Redis (services/api/rate_limit.py). Each is "at most N in any
+    # window": sized so that a person typing never meets them. Off for benchmarks and
+    # trusted server-to-server callers.
+    rate_limit_enabled: bool = True
+    rate_limit_posts_burst: int = Field(default=5, ge=1)  # per user, in any 10 seconds
+    rate_limit_posts_per_minute: int = Field(default=10, ge=1)  # per user
+    rate_limit_posts_per_hour: int = Field(default=300, ge=1)  # per user
+    rate_limit_posts_per_minute_per_ip: int = Field(default=60, ge=1)
+    rate_limit_edits_per_minute: int = Field(default=30, ge=1)  # per user
+
 
 @lru_cache
 def get_settings() -> Settings:

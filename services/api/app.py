@@ -8,10 +8,22 @@ from redis import Redis
 
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
+from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from services.api.routes import comments, health, me, reads, threads, unsubscribe
+from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
+from services.api.routes import (
+    comments,
+    health,
+    me,
+    metrics,
+    moderation,
+    reads,
+    threads,
+    unsubscribe,
+)
 from shared.command_bus import CommandBus
 from shared.db import create_db_engine
+from shared.logging_setup import configure_logging
 from shared.nudges import Nudger
 from shared.settings import Settings, get_settings
 from shared.store import EventStore
@@ -19,6 +31,8 @@ from shared.store import EventStore
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging()
+    api_metrics = ApiMetrics.from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -26,9 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
         store = EventStore(engine)
         bus = CommandBus(
-            engine, store, retries=settings.append_retries, max_body_chars=settings.max_body_chars
+            engine,
+            store,
+            retries=settings.append_retries,
+            max_body_chars=settings.max_body_chars,
+            on_appended=api_metrics.count_appended,
         )
         app.state.services = Services(settings, engine, redis, store, bus, Nudger(redis))
+        app.state.rate_limiter = RateLimiter(redis, settings)
         try:
             yield
         finally:
@@ -43,11 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)  # outermost: times it all
+    app.state.metrics = api_metrics
     install_error_handlers(app)
+    app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(reads.router)
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
+    app.include_router(moderation.router)
     return app

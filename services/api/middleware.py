@@ -3,11 +3,11 @@
 import json
 import re
 import uuid
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+from shared.request_context import request_id_var
+
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 

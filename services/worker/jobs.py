@@ -1,19 +1,40 @@
 """RQ jobs: small module-level functions, enqueued by dotted path (see shared.nudges)."""
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import ParamSpec, TypeVar
 
 from redis.exceptions import RedisError
+from rq import get_current_job
 
 from services.worker import folding, mailer
 from services.worker.context import current
 from services.worker.notification_projector import notification_projection
 from services.worker.sweep import threads_behind
 from shared.nudges import MAIL_PENDING_KEY, nudge_mail, pending_key
+from shared.request_context import bound_request_id
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+def logs_request_id(job: Callable[P, R]) -> Callable[P, R]:
+    """The job's log lines carry the id of the request that queued it (from the job's meta)."""
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        current_job = get_current_job()
+        meta = current_job.meta if current_job is not None else {}
+        with bound_request_id(meta.get("request_id")):
+            return job(*args, **kwargs)
+
+    return run
+
+
+@logs_request_id
 def fold_thread(thread_id: str) -> dict[str, int]:
     """Fold everything pending for one thread into every projection of threads."""
     ctx = current()
@@ -29,6 +50,13 @@ def fold_thread(thread_id: str) -> dict[str, int]:
     )
     if inbox.applied:
         nudge_mail(ctx.redis)  # immediate emails may have been queued: send them now
+    if tree.applied or inbox.applied:
+        log.info(
+            "folded thread %s up to version %d",
+            thread_id,
+            tree.version,
+            extra={"thread_id": thread_id, "applied": tree.applied, "notified": inbox.applied},
+        )
     return {
         "applied": tree.applied,
         "dead_lettered": tree.dead_lettered + inbox.dead_lettered,
@@ -48,6 +76,7 @@ def sweep() -> int:
     return len(behind)
 
 
+@logs_request_id
 def send_due_emails() -> dict[str, int]:
     """Send the emails that are due (one run of the mailer; see services.worker.mailer)."""
     ctx = current()

@@ -5,6 +5,7 @@ import logging
 from rq import Queue, SimpleWorker
 
 from services.worker.context import open_context
+from shared.logging_setup import configure_logging
 from shared.nudges import FOLD_QUEUE, enqueue_mail_if_due, enqueue_sweep_if_due
 from shared.settings import Settings
 
@@ -28,7 +29,7 @@ class ChorusWorker(SimpleWorker):
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(logging.INFO)  # JSON lines; a job's lines carry its request id
     ctx = open_context(settings)
     try:
         queue = Queue(FOLD_QUEUE, connection=ctx.redis)

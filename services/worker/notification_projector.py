@@ -6,7 +6,9 @@ When comment C by A is folded (API.md, Notifications):
   from and everything under it posted before C) gets a `conversation` notification;
 - users watching the thread get a `thread` notification;
 - each person at most one per comment, never A; muted threads and the preferences that
-  held when C was posted (`preference_history`, looked up by C's log position) apply.
+  held when C was posted (`preference_history`, looked up by C's log position) apply;
+- nobody banned when C was posted hears of it, and a comment whose author was banned
+  then notifies nobody (`ban_history`, looked up the same way).
 
 Everything read here is derived from the log in order, so a refold or a rebuild yields the
 same rows. Email intents go to `email_outbox`, unique per (recipient, comment): a refold
@@ -23,6 +25,7 @@ from sqlalchemy.engine import Connection
 from services.worker.folding import Projection
 from shared import events as ev
 from shared.db import insert_ignoring_conflicts
+from shared.moderation_tables import ban_history
 from shared.notification_tables import (
     DEFAULT_EMAIL_FREQUENCY,
     DEFAULT_NOTIFY_ON,
@@ -102,6 +105,11 @@ def _comment_posted(
     for user, level in levels.items():
         if level == "muted":
             kinds.pop(user, None)
+    banned = _banned_as_of(conn, [author, *kinds], stored.position)
+    if author in banned:  # accepted in a race with the ban: it notifies nobody
+        kinds.clear()
+    for user in banned:
+        kinds.pop(user, None)
 
     preferences = _preferences_as_of(conn, list(kinds), stored.position)
     rows = []
@@ -207,6 +215,25 @@ def _preferences_as_of(
         )
         for user, notify_on, frequency in conn.execute(query):
             found[user] = (notify_on, frequency)
+    return found
+
+
+def _banned_as_of(conn: Connection, users: list[str], position: int) -> set[str]:
+    """The users who were banned just before `position` in the log."""
+    found: set[str] = set()
+    history = ban_history
+    for chunk in (users[i : i + CHUNK] for i in range(0, len(users), CHUNK)):
+        latest = (
+            sa.select(history.c.user_id, sa.func.max(history.c.position).label("position"))
+            .where(history.c.user_id.in_(chunk), history.c.position < position)
+            .group_by(history.c.user_id)
+            .subquery()
+        )
+        query = sa.select(history.c.user_id).join(
+            latest,
+            sa.and_(history.c.user_id == latest.c.user_id, history.c.position == latest.c.position),
+        )
+        found.update(conn.execute(query.where(history.c.banned)).scalars())
     return found
 
 

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import psutil
 
 from shared.settings import DEV_JWT_SECRET
 from shared.tokens import mint_token
-from tests.e2e.conftest import CHORUS, free_port
+from tests.e2e.conftest import CHORUS, answers, free_port
 
 
 def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
@@ -28,16 +27,7 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert dev.poll() is None, "chorus dev exited early"
-            assert time.monotonic() < deadline, "chorus dev did not become ready"
-            time.sleep(0.2)
+        assert answers(f"{base}/readyz", dev), "chorus dev did not become ready"
         children = psutil.Process(dev.pid).children(recursive=True)
         token = mint_token(DEV_JWT_SECRET, sub="ann", name="Ann")
 
@@ -74,15 +64,7 @@ def test_ctrl_c_stops_everything_with_the_redis_server_on_path(tmp_path: Path) -
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    assert answers(f"http://127.0.0.1:{port}/healthz", dev), "chorus dev did not start"
     children = psutil.Process(dev.pid).children(recursive=True)
 
     dev.send_signal(signal.SIGINT)

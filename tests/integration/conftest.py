@@ -17,7 +17,14 @@ Auth = Callable[..., dict[str, str]]
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str) -> Settings:
-    return Settings(database_url=database_url, redis_url=redis_url, jwt_secret=JWT_SECRET)
+    """Posting limits are off: tests post faster than people do (test_rate_limits turns
+    them on)."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        jwt_secret=JWT_SECRET,
+        rate_limit_enabled=False,
+    )
 
 
 @pytest.fixture

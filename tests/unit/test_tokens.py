@@ -53,3 +53,13 @@ def test_clock_skew_within_the_leeway_is_tolerated() -> None:
     assert verify_token(token, SECRET, leeway_seconds=30).id == "u1"
     with pytest.raises(Unauthorized):
         verify_token(token, SECRET, leeway_seconds=0)
+
+
+def test_user_ids_fit_the_user_stream_column() -> None:
+    from shared.streams import user_stream
+
+    longest = "u" * 190
+    assert verify_token(mint_token(SECRET, sub=longest, name="L"), SECRET).id == longest
+    assert len(user_stream(longest)) <= 200
+    with pytest.raises(Unauthorized):
+        verify_token(mint_token(SECRET, sub="u" * 191, name="L"), SECRET)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from services.api.deps import CommentId, ServicesDep, ThreadId, WriteContext
+from services.api.rate_limit import EditingLimit, PostingLimit
 from services.api.schemas import (
     CommentCreated,
     CommentEditIn,
@@ -30,7 +31,12 @@ def _execute(services: ServicesDep, command: Command, ctx: RequestContext) -> Re
     return result
 
 
-@router.post("/threads/{thread_id}/comments", status_code=201, response_model=CommentCreated)
+@router.post(
+    "/threads/{thread_id}/comments",
+    status_code=201,
+    response_model=CommentCreated,
+    dependencies=[PostingLimit],
+)
 def post_comment(
     thread_id: ThreadId, payload: CommentIn, ctx: WriteContext, services: ServicesDep
 ) -> CommentCreated:
@@ -39,7 +45,7 @@ def post_comment(
     return CommentCreated(**_execute(services, command, ctx))
 
 
-@router.patch("/comments/{comment_id}", response_model=CommentWritten)
+@router.patch("/comments/{comment_id}", response_model=CommentWritten, dependencies=[EditingLimit])
 def edit_comment(
     comment_id: CommentId, payload: CommentEditIn, ctx: WriteContext, services: ServicesDep
 ) -> CommentWritten:

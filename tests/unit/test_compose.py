@@ -1,0 +1,163 @@
+"""The deployable stack (compose.yaml, deploy/Caddyfile, Dockerfile) has the shape we promise.
+
+No Docker engine runs in the tests: these read the files. tests/e2e/test_topology.py runs
+the same topology (several APIs, several workers, one database, Redis, SMTP) as processes.
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHORUS_ROLES = ("migrate", "api", "worker")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(compose["services"])
+
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """Compose's `${VAR:-default}` / `${VAR}` with the given (default: empty) environment."""
+    env = env or {}
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3) or ""
+        return env.get(name) or default
+
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", replace, value)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "environment as a mapping"
+    return {key: interpolate(str(value)) for key, value in env.items()}
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host port, container port) of every published port, with defaults filled in."""
+    pairs = []
+    for port in service.get("ports", []):
+        host, _, container = interpolate(str(port)).rpartition(":")
+        pairs.append((host, container))
+    return pairs
+
+
+def test_the_stack_has_every_role(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "mailpit",
+        "migrate",
+        "api",
+        "worker",
+        "proxy",
+    }
+    for role in CHORUS_ROLES:
+        assert services[role]["build"] == "."
+        assert services[role]["command"][:2] == ["chorus", role]
+
+
+def test_services_start_in_order_and_only_when_ready(services: dict[str, dict[str, Any]]) -> None:
+    def conditions(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+
+    assert conditions("migrate") == {"postgres": "service_healthy"}
+    for role in ("api", "worker"):
+        assert conditions(role)["migrate"] == "service_completed_successfully"
+        assert conditions(role)["redis"] == "service_healthy"
+    assert conditions("worker")["mailpit"] == "service_healthy"
+    assert conditions("proxy") == {"api": "service_healthy"}
+    for name, service in services.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{name} waits on {dependency}"
+
+
+def test_long_running_services_have_health_checks_and_restart(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("postgres", "redis", "mailpit", "api", "proxy"):
+        assert services[name]["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    for name in ("postgres", "redis", "mailpit", "api", "worker", "proxy"):
+        assert services[name]["restart"] == "unless-stopped", name
+    assert services["migrate"]["restart"] == "no"  # one-shot: it must be allowed to finish
+
+
+def test_api_and_worker_scale_behind_one_published_port(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # `--scale api=3 --scale worker=4` needs no fixed host port and no container name.
+    for role in ("api", "worker"):
+        assert "ports" not in services[role], role
+        assert "container_name" not in services[role], role
+    assert services["api"]["expose"] == ["8000"]
+    assert published(services["proxy"]) == [("8000", "80")]
+    assert published(services["mailpit"]) == [("8025", "8025")]  # web inbox only, not SMTP
+    for name in ("postgres", "redis", "migrate"):
+        assert "ports" not in services[name], name
+
+
+def test_the_proxy_balances_over_every_api_replica(services: dict[str, dict[str, Any]]) -> None:
+    assert services["proxy"]["image"].startswith("caddy:")
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["proxy"]["volumes"]
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    # A dynamic A-record upstream: each replica behind the name `api` is its own upstream.
+    assert re.search(r"dynamic a \{\s+name api\s+port 8000\b", caddyfile)
+    assert "lb_policy" in caddyfile
+    # The api trusts the proxy's X-Forwarded-For, so it sees (and limits) real clients.
+    assert environment(services["api"])["FORWARDED_ALLOW_IPS"] == "*"
+
+
+def test_every_chorus_role_gets_the_same_working_configuration(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    envs = {role: environment(services[role]) for role in CHORUS_ROLES}
+    shared = envs["worker"]
+    for role in CHORUS_ROLES:
+        assert {k: v for k, v in envs[role].items() if k.startswith("CHORUS_")} == shared
+    known = {f"CHORUS_{name.upper()}" for name in Settings.model_fields}
+    assert set(shared) <= known, "a typo in a setting name is silently ignored"
+    assert shared["CHORUS_DATABASE_URL"].startswith("postgresql+psycopg://chorus:")
+    assert shared["CHORUS_DATABASE_URL"].endswith("@postgres:5432/chorus")
+    assert shared["CHORUS_REDIS_URL"] == "redis://redis:6379/0"
+    assert shared["CHORUS_SMTP_URL"] == "smtp://mailpit:1025"
+    # Unsubscribe links must point at the proxy, the only address readers can reach.
+    proxy_port = published(services["proxy"])[0][0]
+    assert shared["CHORUS_PUBLIC_URL"] == f"http://localhost:{proxy_port}"
+
+
+def test_the_jwt_secret_comes_from_the_environment_with_a_loud_placeholder(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    raw = services["api"]["environment"]["CHORUS_JWT_SECRET"]
+    assert raw.startswith("${CHORUS_JWT_SECRET")
+    assert "INSECURE" in interpolate(raw)
+    assert interpolate(raw, {"CHORUS_JWT_SECRET": "s3cret"}) == "s3cret"
+
+
+def test_the_image_is_multi_stage_non_root_and_serves_on_8000() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
+    assert len(stages) == 2
+    assert all(stage.startswith("python:3.11-slim") for stage in stages)
+    runtime = dockerfile.split("\nFROM ")[-1]
+    assert "build-essential" not in runtime
+    assert re.search(r"^USER\s+(?!root|0\b)\S+", runtime, re.MULTILINE)
+    assert re.search(r"^EXPOSE\s+8000$", runtime, re.MULTILINE)
+    assert 'CMD ["chorus", "api", "--host", "0.0.0.0", "--port", "8000"]' in runtime
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".env", "tests"} <= ignored
