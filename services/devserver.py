@@ -92,6 +92,7 @@ def run_dev(port: int, data_dir: Path) -> int:
     env.setdefault("CHORUS_DATABASE_URL", "sqlite:///./chorus.db")
     # Email goes to files the developer can open, not to anyone's inbox.
     env.setdefault("CHORUS_SMTP_URL", f"file://{(data_dir / 'mail').resolve()}")
+    env["CHORUS_DEMO_ENABLED"] = "true"  # the demo page and its token endpoint: dev only
     signal.signal(signal.SIGTERM, _raise_interrupt)
     supervisor = Supervisor()
     try:
@@ -104,6 +105,7 @@ def run_dev(port: int, data_dir: Path) -> int:
         print(
             f"chorus dev: API on http://127.0.0.1:{port}  (docs: /docs), one worker; Ctrl-C stops"
         )
+        print(f"chorus dev: demo publication page on http://127.0.0.1:{port}/demo/")
         return supervisor.watch()
     except KeyboardInterrupt:
         return 0

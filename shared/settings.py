@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     rate_limit_posts_per_minute_per_ip: int = Field(default=60, ge=1)
     rate_limit_edits_per_minute: int = Field(default=30, ge=1)  # per user
 
+    # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
+    # readers to anyone: `chorus dev` turns it on. Never enable it in production.
+    demo_enabled: bool = False
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -13,6 +13,7 @@ from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.routes import (
     comments,
+    demo,
     health,
     me,
     metrics,
@@ -74,4 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
     app.include_router(moderation.router)
+    if settings.demo_enabled:  # dev only: it hands out tokens (services/api/routes/demo.py)
+        app.include_router(demo.router)
     return app

@@ -67,11 +67,17 @@ class PreferencesPublic(BaseModel):
 class PreferencesIn(BaseModel):
     """Omitted or null fields keep their current value."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"notify_on": "replies", "email_frequency": "daily"}]}
+    )
+
     notify_on: NotifyOn | None = None
     email_frequency: EmailFrequency | None = None
 
 
 class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"level": "watching"}]})
+
     level: Level
 
 

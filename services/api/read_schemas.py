@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.validation import THREAD_ID_PATTERN
 
@@ -64,6 +64,10 @@ ThreadIdItem = Annotated[str, StringConstraints(pattern=THREAD_ID_PATTERN)]
 
 
 class CountsIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"thread_ids": ["post-2026-11-27-south-korea", "post-42"]}]}
+    )
+
     thread_ids: list[ThreadIdItem] = Field(min_length=1, max_length=100)
 
 

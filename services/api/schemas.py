@@ -7,6 +7,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ThreadIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "South Korea and the POWs",
+                    "url": "https://example.com/p/south-korea",
+                    "locked": False,
+                }
+            ]
+        }
+    )
+
     title: str | None = Field(default=None, examples=["South Korea and the POWs"])
     url: str | None = Field(default=None, examples=["https://example.com/p/south-korea"])
     locked: bool | None = Field(default=None, description="Omitted: unchanged (new threads: false)")
@@ -30,7 +42,11 @@ class CommentIn(BaseModel):
 
 
 class CommentEditIn(BaseModel):
-    body: str
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"body": "Great piece, **thanks**."}]}
+    )
+
+    body: str = Field(description="Markdown, 1-10,000 characters after trimming")
 
 
 class CommentCreated(BaseModel):

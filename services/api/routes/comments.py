@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from services.api.deps import CommentId, ServicesDep, ThreadId, WriteContext
+from services.api.openapi import errors
 from services.api.rate_limit import EditingLimit, PostingLimit
 from services.api.schemas import (
     CommentCreated,
@@ -22,7 +23,9 @@ from shared.commands import (
 )
 from shared.handlers import Response
 
-router = APIRouter(prefix="/v1", tags=["comments"])
+router = APIRouter(
+    prefix="/v1", tags=["comments"], responses=errors(400, 401, 403, 404, 409, 413, 422, 429, 503)
+)
 
 
 def _execute(services: ServicesDep, command: Command, ctx: RequestContext) -> Response:

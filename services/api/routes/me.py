@@ -19,10 +19,11 @@ from services.api.inbox_schemas import (
     SubscriptionWritten,
     UnreadCountPublic,
 )
+from services.api.openapi import errors
 from services.api.routes.reads import Cursors
 from shared.commands import ChangePreferences, ChangeSubscription, MarkNotificationsRead
 
-router = APIRouter(prefix="/v1", tags=["me"])
+router = APIRouter(prefix="/v1", tags=["me"], responses=errors(400, 401, 403, 409, 413, 422, 503))
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Notifications per page")]
 Cursor = Annotated[

@@ -3,17 +3,22 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import ServicesDep, ThreadId, WriteContext
+from services.api.openapi import errors
 from shared.commands import BanUser, LockThread, UnbanUser
 
-router = APIRouter(prefix="/v1", tags=["moderation"])
+router = APIRouter(
+    prefix="/v1", tags=["moderation"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="The token's `sub`")]
 
 
 class BanIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "spam"}]})
+
     reason: str = Field(default="", max_length=1000, examples=["spam"])
 
 

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from services.api import read_queries as rq
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
 from services.api.deps import CommentId, Services, ServicesDep, ThreadId
+from services.api.openapi import errors
 from services.api.read_schemas import (
     AuthorPublic,
     CommentPublic,
@@ -28,7 +29,7 @@ from services.api.read_schemas import (
 )
 from shared.timeutil import as_utc
 
-router = APIRouter(prefix="/v1", tags=["reads"])
+router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413, 422, 503))
 
 POLL_SECONDS = 0.05
 REPLIES_SORT = "oldest"

@@ -5,11 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from services.api.deps import CurrentUser, ServicesDep, ThreadId, WriteContext
+from services.api.openapi import errors
 from services.api.schemas import EventPublic, ThreadEventsPublic, ThreadIn, ThreadWritten
 from shared.commands import RegisterThread
 from shared.errors import Forbidden, NotFound
 
-router = APIRouter(prefix="/v1/threads", tags=["threads"])
+router = APIRouter(
+    prefix="/v1/threads", tags=["threads"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 
 @router.put("/{thread_id}", response_model=ThreadWritten)

@@ -14,12 +14,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from services.api.deps import ServicesDep
+from services.api.openapi import errors
 from shared.commands import Actor, ChangePreferences, RequestContext
 from shared.db import read_connection
 from shared.notification_tables import people
 from shared.unsubscribe import MAX_TOKEN_CHARS, read_token
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(prefix="/v1", tags=["notifications"], responses=errors(404, 422, 503))
 
 Token = Annotated[
     str,
