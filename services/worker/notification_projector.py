@@ -15,7 +15,7 @@ same rows. Email intents go to `email_outbox`, unique per (recipient, comment): 
 cannot queue an email twice, and a rebuild queues none at all.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -200,28 +200,21 @@ def _preferences_as_of(
     conn: Connection, users: list[str], position: int
 ) -> dict[str, tuple[str, str]]:
     """Each user's preferences as they stood just before `position` in the log."""
-    found: dict[str, tuple[str, str]] = {}
-    history = preference_history
-    for chunk in (users[i : i + CHUNK] for i in range(0, len(users), CHUNK)):
-        latest = (
-            sa.select(history.c.user_id, sa.func.max(history.c.position).label("position"))
-            .where(history.c.user_id.in_(chunk), history.c.position < position)
-            .group_by(history.c.user_id)
-            .subquery()
-        )
-        query = sa.select(history.c.user_id, history.c.notify_on, history.c.email_frequency).join(
-            latest,
-            sa.and_(history.c.user_id == latest.c.user_id, history.c.position == latest.c.position),
-        )
-        for user, notify_on, frequency in conn.execute(query):
-            found[user] = (notify_on, frequency)
-    return found
+    return {
+        row.user_id: (row.notify_on, row.email_frequency)
+        for row in _latest_before(conn, preference_history, users, position)
+    }
 
 
 def _banned_as_of(conn: Connection, users: list[str], position: int) -> set[str]:
     """The users who were banned just before `position` in the log."""
-    found: set[str] = set()
-    history = ban_history
+    return {row.user_id for row in _latest_before(conn, ban_history, users, position) if row.banned}
+
+
+def _latest_before(
+    conn: Connection, history: sa.Table, users: list[str], position: int
+) -> Iterator[Any]:
+    """Each user's newest row of a `(user_id, position, ...)` history before `position`."""
     for chunk in (users[i : i + CHUNK] for i in range(0, len(users), CHUNK)):
         latest = (
             sa.select(history.c.user_id, sa.func.max(history.c.position).label("position"))
@@ -229,12 +222,15 @@ def _banned_as_of(conn: Connection, users: list[str], position: int) -> set[str]
             .group_by(history.c.user_id)
             .subquery()
         )
-        query = sa.select(history.c.user_id).join(
-            latest,
-            sa.and_(history.c.user_id == latest.c.user_id, history.c.position == latest.c.position),
+        yield from conn.execute(
+            sa.select(history).join(
+                latest,
+                sa.and_(
+                    history.c.user_id == latest.c.user_id,
+                    history.c.position == latest.c.position,
+                ),
+            )
         )
-        found.update(conn.execute(query.where(history.c.banned)).scalars())
-    return found
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
