@@ -70,9 +70,13 @@ def render_markdown(body: str) -> str:
     plain = _plain_paragraphs(body.strip())
     if plain is not None:
         return plain
-    html = _MARKDOWN.render(body)
+    return _parse_and_clean(body)
+
+
+def _parse_and_clean(body: str) -> str:
+    """The full path: markdown-it, then the nh3 allow-list."""
     return nh3.clean(
-        html,
+        _MARKDOWN.render(body),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
