@@ -1,10 +1,8 @@
-"""Runs a command in one write transaction: idempotency, optimistic retries, the append."""
+"""Runs commands: idempotency, the handler, the append; many requests share one commit."""
 
 import hashlib
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict
@@ -12,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from shared.commands import Actor, Command, RequestContext
-from shared.db import insert_ignoring_conflicts, write_transaction
-from shared.errors import Busy, ConcurrencyError, IdempotencyKeyReused
+from shared.errors import IdempotencyKeyReused
+from shared.group_commit import GroupCommitter
 from shared.handlers import Handlers, Response
 from shared.notification_tables import people
 from shared.store import EventStore, NewEvent, StoredEvent
@@ -24,14 +24,14 @@ from shared.write_index import IdempotencyRecord
 
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 OnAppended = Callable[[list[StoredEvent]], None]
-# The events the current attempt has appended, reported once its transaction commits.
+# The events the command being run has appended, reported once its batch commits.
 _appended: ContextVar[list[StoredEvent] | None] = ContextVar("appended", default=None)
 
 log = logging.getLogger(__name__)
 
 
 class CommandBus:
-    """Executes commands; `on_appended` (metrics) hears of each commit's events, if any."""
+    """Executes commands; `on_appended` (metrics) hears of each command's committed events."""
 
     def __init__(
         self,
@@ -40,37 +40,26 @@ class CommandBus:
         *,
         retries: int = 8,
         max_body_chars: int = 10_000,
+        max_batch: int = 64,
         on_appended: OnAppended | None = None,
     ) -> None:
         self.engine = engine
         noted = _NotingStore(store) if on_appended is not None else store
         self.handlers = Handlers(noted, max_body_chars=max_body_chars)
-        self.retries = retries
+        self.committer = GroupCommitter(
+            engine, max_batch=max_batch, item_retries=retries, before_commit=remember_people
+        )
         self.on_appended = on_appended
 
     def execute(self, command: Command, ctx: RequestContext) -> Response:
-        """Handle `command`, retrying transparently when another writer got there first.
+        """Handle `command` in the next shared transaction; answer once it is committed.
 
         With an idempotency key, the first successful answer is stored in the same
         transaction as the events, and every later call with that key returns it.
         """
-        for attempt in range(self.retries):
-            try:
-                # Optimistic first; after losing a race, lock the thread so the retry wins.
-                return self._execute_once(command, ctx, lock=attempt > 0)
-            except (ConcurrencyError, sa.exc.IntegrityError):
-                # Another writer moved the stream, or claimed the same idempotency
-                # key or like, between our read and our write: read again.
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311
-        raise Busy("too many concurrent writes to this thread; retry shortly")
-
-    def _execute_once(self, command: Command, ctx: RequestContext, *, lock: bool) -> Response:
-        appended: list[StoredEvent] = []
-        token = _appended.set(appended)
-        try:
-            response = self._commit_once(command, ctx, lock=lock)
-        finally:
-            _appended.reset(token)
+        response, appended = self.committer.submit(
+            lambda conn: self._run(conn, command, ctx), tag=ctx.actor
+        )
         if appended and self.on_appended is not None:
             try:
                 self.on_appended(appended)
@@ -79,40 +68,47 @@ class CommandBus:
                 log.exception("on_appended failed")
         return response
 
-    def _commit_once(self, command: Command, ctx: RequestContext, *, lock: bool) -> Response:
+    def close(self) -> None:
+        self.committer.close()
+
+    def _run(
+        self, conn: Connection, command: Command, ctx: RequestContext
+    ) -> tuple[Response, list[StoredEvent]]:
+        appended: list[StoredEvent] = []
+        token = _appended.set(appended)
+        try:
+            return self._handle(conn, command, ctx), appended
+        finally:
+            _appended.reset(token)
+
+    def _handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
         key = ctx.idempotency_key
-        with write_transaction(self.engine) as conn:
-            if lock:
-                self.handlers.lock_stream_of(conn, command, ctx)
-            if key is None:
-                response = self.handlers.handle(conn, command, ctx)
-                remember_person(conn, ctx.actor)
-                return response
-            fingerprint = _fingerprint(command)
-            earlier = conn.execute(
-                sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
-                    IDEMPOTENCY.c.user_id == ctx.actor.id, IDEMPOTENCY.c.key == key
-                )
-            ).first()
-            if earlier is not None:
-                if earlier.fingerprint != fingerprint:
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was already used for a different request"
-                    )
-                replayed: Response = earlier.response
-                return replayed
-            response = self.handlers.handle(conn, command, ctx)
-            remember_person(conn, ctx.actor)
-            conn.execute(
-                IDEMPOTENCY.insert().values(
-                    user_id=ctx.actor.id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    response=response,
-                    created_at=datetime.now(UTC),
-                )
+        if key is None:
+            return self.handlers.handle(conn, command, ctx)
+        fingerprint = _fingerprint(command)
+        earlier = conn.execute(
+            sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
+                IDEMPOTENCY.c.user_id == ctx.actor.id, IDEMPOTENCY.c.key == key
             )
-            return response
+        ).first()
+        if earlier is not None:
+            if earlier.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used for a different request"
+                )
+            replayed: Response = earlier.response
+            return replayed
+        response = self.handlers.handle(conn, command, ctx)
+        conn.execute(
+            IDEMPOTENCY.insert().values(
+                user_id=ctx.actor.id,
+                key=key,
+                fingerprint=fingerprint,
+                response=response,
+                created_at=datetime.now(UTC),
+            )
+        )
+        return response
 
 
 class _NotingStore(EventStore):
@@ -137,18 +133,34 @@ class _NotingStore(EventStore):
         return stored
 
 
-def remember_person(conn: Connection, actor: Actor) -> None:
-    """The latest token wins: name and email as the person last presented them."""
-    values = {"name": actor.name, "email": actor.email, "updated_at": datetime.now(UTC)}
-    if not insert_ignoring_conflicts(conn, people, {"user_id": actor.id, **values}, ["user_id"]):
-        conn.execute(
-            people.update()
-            .where(
-                people.c.user_id == actor.id,
-                sa.or_(people.c.name != actor.name, people.c.email.is_distinct_from(actor.email)),
-            )
-            .values(**values)
+def remember_people(conn: Connection, actors: Sequence[Actor]) -> None:
+    """The latest token wins: name and email as each person last presented them.
+
+    One statement per batch: insert, or update only when something changed (no row
+    churn for the common case of a known person writing again).
+    """
+    latest = {actor.id: actor for actor in actors}
+    now = datetime.now(UTC)
+    rows = [
+        {"user_id": a.id, "name": a.name, "email": a.email, "updated_at": now}
+        for a in latest.values()
+    ]
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(people).values(rows)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={
+                "name": statement.excluded.name,
+                "email": statement.excluded.email,
+                "updated_at": statement.excluded.updated_at,
+            },
+            where=sa.or_(
+                people.c.name != statement.excluded.name,
+                people.c.email.is_distinct_from(statement.excluded.email),
+            ),
         )
+    )
 
 
 def _fingerprint(command: Command) -> str:

@@ -33,7 +33,6 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
 from shared.moderation_handlers import ModerationHandlers, is_banned
 from shared.store import STREAMS, EventStore, NewEvent, StoredEvent
-from shared.streams import user_stream
 from shared.user_handlers import UserHandlers, check_subscription
 from shared.validation import check_thread_id, clean_body, clean_title, clean_url
 from shared.write_index import CommentLike, CommentState, ThreadState
@@ -68,22 +67,6 @@ class Handlers:
 
     def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
         return self._by_type[type(command)](conn, command, ctx)
-
-    def lock_stream_of(self, conn: Connection, command: Command, ctx: RequestContext) -> None:
-        """Lock the stream the command will append to, before the handler reads it."""
-        thread_id: str | None
-        if isinstance(command, RegisterThread | LockThread | PostComment | ChangeSubscription):
-            thread_id = command.thread_id
-        elif isinstance(command, ChangePreferences | MarkNotificationsRead):
-            thread_id = user_stream(ctx.actor.id)
-        elif isinstance(command, BanUser | UnbanUser):
-            thread_id = user_stream(command.user_id)
-        else:
-            thread_id = conn.execute(
-                sa.select(COMMENTS.c.thread_id).where(COMMENTS.c.comment_id == command.comment_id)
-            ).scalar()
-        if thread_id is not None:
-            self.store.lock_stream(conn, thread_id)
 
     def change_subscription(
         self, conn: Connection, cmd: ChangeSubscription, ctx: RequestContext

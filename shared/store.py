@@ -1,9 +1,11 @@
 """The event store: append with an optimistic version check, read a stream, read all.
 
-Global order: PostgreSQL appends take a transaction-scoped advisory lock just
-before inserting, so positions are assigned in commit order and a reader that
+Global order: PostgreSQL appends take a transaction-scoped advisory lock before
+they touch any row, so positions are assigned in commit order and a reader that
 tails `position > last_seen` never skips an event that commits late. SQLite
 writers are serialized by `BEGIN IMMEDIATE`, which gives the same guarantee.
+A transaction that takes the lock up front (`lock_appends`, as group commit does)
+pays for it once, however many appends it makes.
 """
 
 from collections.abc import Sequence
@@ -27,6 +29,18 @@ STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 
 # Any fixed 64-bit number: the key of the advisory lock that orders appends.
 APPEND_LOCK_KEY = 0x43686F727573
+_LOCKED_OPTION = "chorus_appends_locked"
+
+
+def lock_appends(conn: Connection) -> None:
+    """Hold the append lock until `conn`'s transaction ends (PostgreSQL; SQLite needs none).
+
+    Taken before any row lock, always: the one lock order every appender follows.
+    """
+    if conn.dialect.name != "postgresql" or conn.get_execution_options().get(_LOCKED_OPTION):
+        return
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+    conn.execution_options(**{_LOCKED_OPTION: True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +80,6 @@ class StoredEvent:
 class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
 
     def append(
         self,
@@ -91,10 +104,8 @@ class EventStore:
     def _append(
         self, conn: Connection, stream_id: str, events: Sequence[NewEvent], expected: int
     ) -> list[StoredEvent]:
-        new_version = expected + len(events)
-        self._advance_stream(conn, stream_id, expected, new_version)
-        if self._postgres:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+        lock_appends(conn)
+        self._advance_stream(conn, stream_id, expected, expected + len(events))
         recorded_at = datetime.now(UTC)
         rows: list[dict[str, Any]] = [
             {
@@ -137,19 +148,6 @@ class EventStore:
             )
         if not advanced:
             raise ConcurrencyError(f"stream {stream_id!r} is not at version {expected}")
-
-    def lock_stream(self, conn: Connection, stream_id: str) -> None:
-        """Hold the stream's head until the transaction ends, so the next append can't conflict.
-
-        Used after an optimistic append lost a race: on a hot thread, optimism alone
-        could starve a writer. SQLite writers are already serialized.
-        """
-        if self._postgres:
-            conn.execute(
-                sa.select(STREAMS.c.version)
-                .where(STREAMS.c.stream_id == stream_id)
-                .with_for_update()
-            )
 
     def stream_version(self, stream_id: str, *, conn: Connection | None = None) -> int:
         query = sa.select(STREAMS.c.version).where(STREAMS.c.stream_id == stream_id)

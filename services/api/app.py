@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            bus.close()
             redis.close()
             engine.dispose()
 
