@@ -1,7 +1,12 @@
 """`chorus worker`: an RQ worker for all Chorus queues, with RQ's scheduler."""
 
 import logging
+import time
+from types import FrameType
 
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker
 
 from services.worker.context import open_context
@@ -21,6 +26,11 @@ class ChorusWorker(SimpleWorker):
     """
 
     sweep_interval = 10
+    stopping = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True  # a shutdown was asked for: don't come back after Redis errors
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
@@ -28,17 +38,44 @@ class ChorusWorker(SimpleWorker):
         enqueue_mail_if_due(self.connection)
 
 
+# How long a worker waits before it tries Redis again after losing it.
+RECONNECT_PAUSE_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:
+    """Work until stopped; a lost Redis is waited out, not a reason to exit.
+
+    RQ's work loop ends on any Redis error outside its blocking dequeue (heartbeats,
+    state updates), so a Redis restart would otherwise take every worker down with it.
+    What was queued is gone with that Redis; the sweep finds the threads it was about.
+    """
     configure_logging(logging.INFO)  # JSON lines; a job's lines carry its request id
     ctx = open_context(settings)
     try:
-        queue = Queue(FOLD_QUEUE, connection=ctx.redis)
-        # The idle wait (worker_ttl - 15 s) bounds how often maintenance, and so the sweep, runs.
-        worker = ChorusWorker(
-            [queue], connection=ctx.redis, worker_ttl=settings.sweep_interval_seconds + 15
-        )
-        worker.sweep_interval = settings.sweep_interval_seconds
-        worker.maintenance_interval = settings.sweep_interval_seconds
-        return bool(worker.work(burst=burst, with_scheduler=True, logging_level="WARNING"))
+        while True:
+            worker: ChorusWorker | None = None
+            try:
+                worker = _new_worker(settings, ctx.redis)
+                return bool(worker.work(burst=burst, with_scheduler=True, logging_level="WARNING"))
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if burst or (worker is not None and worker.stopping):
+                    raise
+                log.warning(
+                    "lost Redis (%s); starting again in %.0f s", exc, RECONNECT_PAUSE_SECONDS
+                )
+                time.sleep(RECONNECT_PAUSE_SECONDS)
     finally:
         ctx.close()
+
+
+def _new_worker(settings: Settings, redis: Redis) -> ChorusWorker:
+    queue = Queue(FOLD_QUEUE, connection=redis)
+    # The idle wait (worker_ttl - 15 s) bounds how often maintenance, and so the sweep, runs.
+    worker = ChorusWorker(
+        [queue], connection=redis, worker_ttl=settings.sweep_interval_seconds + 15
+    )
+    worker.sweep_interval = settings.sweep_interval_seconds
+    worker.maintenance_interval = settings.sweep_interval_seconds
+    return worker
