@@ -1,4 +1,8 @@
-"""Dependencies routes declare through `Annotated` aliases."""
+"""Dependencies routes declare through `Annotated` aliases.
+
+The ones that do no I/O are `async def`: FastAPI runs them on the event loop, where a
+sync dependency would cost a trip through the thread pool on every request.
+"""
 
 import re
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ class Services:
     nudger: Nudger
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -40,7 +44,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with CHORUS_JWT_SECRET")
 
 
-def current_user(
+async def current_user(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
@@ -56,7 +60,7 @@ CurrentUser = Annotated[Actor, Depends(current_user)]
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def write_context(
+async def write_context(
     request: Request,
     user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,

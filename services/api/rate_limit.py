@@ -25,9 +25,11 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from redis import Redis
 from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CurrentUser
 from services.api.errors import error_response
+from shared.commands import Actor
 from shared.errors import ChorusError
 from shared.settings import Settings
 
@@ -151,12 +153,18 @@ def _limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-def limit_posts(request: Request, user: CurrentUser) -> None:
-    _limiter(request).check("post", user.id, client_ip(request))
+async def limit_posts(request: Request, user: CurrentUser) -> None:
+    await _check(request, "post", user)
 
 
-def limit_edits(request: Request, user: CurrentUser) -> None:
-    _limiter(request).check("edit", user.id, client_ip(request))
+async def limit_edits(request: Request, user: CurrentUser) -> None:
+    await _check(request, "edit", user)
+
+
+async def _check(request: Request, action: Action, user: Actor) -> None:
+    limiter = _limiter(request)
+    if limiter.enabled:  # Redis is blocking I/O: off the event loop
+        await run_in_threadpool(limiter.check, action, user.id, client_ip(request))
 
 
 PostingLimit = Depends(limit_posts)
