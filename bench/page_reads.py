@@ -12,7 +12,6 @@ times requests to it from this process over one keep-alive connection.
 import argparse
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,10 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from processes import free_port, stop, wait_until_answering
 
 from services.worker.folding import fold_thread
 from shared import events as ev
@@ -186,12 +186,6 @@ def build_threads(
 # --- the API process -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_api(database_url: str, workers: int, **settings: str) -> Iterator[str]:
     """`chorus api` on a free port of 127.0.0.1 until the block ends (also on error)."""
@@ -216,35 +210,10 @@ def running_api(database_url: str, workers: int, **settings: str) -> Iterator[st
             start_new_session=True,
         )
         try:
-            wait_until_healthy(base, process, output)
+            wait_until_answering(f"{base}/healthz", process, output, "the API")
             yield base
         finally:
             stop(process)
-
-
-def wait_until_healthy(base: str, process: "subprocess.Popen[bytes]", output: IO[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            output.seek(0)
-            raise RuntimeError(f"the API did not start:\n{output.read().decode()[-4000:]}")
-        time.sleep(0.1)
-
-
-def stop(process: "subprocess.Popen[bytes]") -> None:
-    """SIGTERM the API (uvicorn stops its workers), then SIGKILL its process group if need be."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        process.wait(timeout=5)
 
 
 # --- measuring -------------------------------------------------------------------------
