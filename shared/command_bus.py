@@ -1,5 +1,6 @@
 """Runs commands: idempotency, the handler, the append; many requests share one commit."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -24,6 +25,9 @@ from shared.write_index import IdempotencyRecord
 
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 OnAppended = Callable[[list[StoredEvent]], None]
+_EARLIER = sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
+    IDEMPOTENCY.c.user_id == sa.bindparam("user_id"), IDEMPOTENCY.c.key == sa.bindparam("key")
+)
 # The events the command being run has appended, reported once its batch commits.
 _appended: ContextVar[list[StoredEvent] | None] = ContextVar("appended", default=None)
 
@@ -86,11 +90,7 @@ class CommandBus:
         if key is None:
             return self.handlers.handle(conn, command, ctx)
         fingerprint = _fingerprint(command)
-        earlier = conn.execute(
-            sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
-                IDEMPOTENCY.c.user_id == ctx.actor.id, IDEMPOTENCY.c.key == key
-            )
-        ).first()
+        earlier = conn.execute(_EARLIER, {"user_id": ctx.actor.id, "key": key}).first()
         if earlier is not None:
             if earlier.fingerprint != fingerprint:
                 raise IdempotencyKeyReused(
@@ -136,8 +136,8 @@ class _NotingStore(EventStore):
 def remember_people(conn: Connection, actors: Sequence[Actor]) -> None:
     """The latest token wins: name and email as each person last presented them.
 
-    One statement per batch: insert, or update only when something changed (no row
-    churn for the common case of a known person writing again).
+    Once per batch: insert, or update only when something changed (no row churn for
+    the common case of a known person writing again).
     """
     latest = {actor.id: actor for actor in actors}
     now = datetime.now(UTC)
@@ -145,21 +145,24 @@ def remember_people(conn: Connection, actors: Sequence[Actor]) -> None:
         {"user_id": a.id, "name": a.name, "email": a.email, "updated_at": now}
         for a in latest.values()
     ]
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(people).values(rows)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={
-                "name": statement.excluded.name,
-                "email": statement.excluded.email,
-                "updated_at": statement.excluded.updated_at,
-            },
-            where=sa.or_(
-                people.c.name != statement.excluded.name,
-                people.c.email.is_distinct_from(statement.excluded.email),
-            ),
-        )
+    conn.execute(_upsert_person(conn.dialect.name), rows)
+
+
+@functools.cache
+def _upsert_person(dialect: str) -> sa.Insert:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(people)
+    return statement.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            "name": statement.excluded.name,
+            "email": statement.excluded.email,
+            "updated_at": statement.excluded.updated_at,
+        },
+        where=sa.or_(
+            people.c.name != statement.excluded.name,
+            people.c.email.is_distinct_from(statement.excluded.email),
+        ),
     )
 
 

@@ -173,14 +173,15 @@ class Handlers:
         new_events: list[ev.DomainEvent] = [posted] if thread else [ev.ThreadRegistered(), posted]
         stored = self._append(conn, ctx, cmd.thread_id, version, *new_events)
         if thread is None:
-            conn.execute(THREADS.insert().values(thread_id=cmd.thread_id, locked=False))
+            conn.execute(_INSERT_THREAD, {"thread_id": cmd.thread_id, "locked": False})
         conn.execute(
-            COMMENTS.insert().values(
-                comment_id=comment_id,
-                thread_id=cmd.thread_id,
-                author_id=ctx.actor.id,
-                parent_id=cmd.parent_id,
-            )
+            _INSERT_COMMENT,
+            {
+                "comment_id": comment_id,
+                "thread_id": cmd.thread_id,
+                "author_id": ctx.actor.id,
+                "parent_id": cmd.parent_id,
+            },
         )
         return {
             "id": comment_id,
@@ -283,25 +284,41 @@ def _refuse_if_banned(conn: Connection, ctx: RequestContext) -> None:
 # stream version it returns; the append's optimistic check then covers both.
 
 
+# Built once: constructing a statement costs more than executing a cached one (bench/README).
+_THREAD = (
+    sa.select(THREADS, STREAMS.c.version)
+    .join(STREAMS, STREAMS.c.stream_id == THREADS.c.thread_id)
+    .where(THREADS.c.thread_id == sa.bindparam("thread_id"))
+)
+_COMMENT = (
+    sa.select(
+        COMMENTS,
+        THREADS.c.locked,
+        STREAMS.c.version,
+        sa.exists()
+        .where(
+            LIKES.c.comment_id == sa.bindparam("comment_id"),
+            LIKES.c.user_id == sa.bindparam("liked_by"),
+        )
+        .label("liked"),
+    )
+    .join(THREADS, THREADS.c.thread_id == COMMENTS.c.thread_id)
+    .join(STREAMS, STREAMS.c.stream_id == COMMENTS.c.thread_id)
+    .where(COMMENTS.c.comment_id == sa.bindparam("comment_id"))
+)
+_INSERT_THREAD = THREADS.insert()
+_INSERT_COMMENT = COMMENTS.insert()
+
+
 def _thread(conn: Connection, thread_id: str) -> Any:
     """The thread's state and stream version, or None if it has never existed."""
-    return conn.execute(
-        sa.select(THREADS, STREAMS.c.version)
-        .join(STREAMS, STREAMS.c.stream_id == THREADS.c.thread_id)
-        .where(THREADS.c.thread_id == thread_id)
-    ).first()
+    return conn.execute(_THREAD, {"thread_id": thread_id}).first()
 
 
 def _comment(conn: Connection, comment_id: str, liked_by: str | None = None) -> Any:
     """The comment's state with its thread's `locked` flag and stream version, and
     (with `liked_by`) whether that user likes it, all from one snapshot."""
-    liked = sa.exists().where(LIKES.c.comment_id == comment_id, LIKES.c.user_id == liked_by)
-    return conn.execute(
-        sa.select(COMMENTS, THREADS.c.locked, STREAMS.c.version, liked.label("liked"))
-        .join(THREADS, THREADS.c.thread_id == COMMENTS.c.thread_id)
-        .join(STREAMS, STREAMS.c.stream_id == COMMENTS.c.thread_id)
-        .where(COMMENTS.c.comment_id == comment_id)
-    ).first()
+    return conn.execute(_COMMENT, {"comment_id": comment_id, "liked_by": liked_by}).first()
 
 
 def _existing_comment(conn: Connection, comment_id: str, liked_by: str | None = None) -> Any:

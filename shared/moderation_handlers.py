@@ -24,9 +24,11 @@ Response = dict[str, Any]
 MAX_REASON_CHARS = 1000
 
 
+_BANNED = sa.select(banned_users.c.user_id).where(banned_users.c.user_id == sa.bindparam("user_id"))
+
+
 def is_banned(conn: Connection, user_id: str) -> bool:
-    query = sa.select(banned_users.c.user_id).where(banned_users.c.user_id == user_id)
-    return conn.execute(query).first() is not None
+    return conn.execute(_BANNED, {"user_id": user_id}).first() is not None
 
 
 class ModerationHandlers:

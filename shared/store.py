@@ -30,6 +30,18 @@ STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 # Any fixed 64-bit number: the key of the advisory lock that orders appends.
 APPEND_LOCK_KEY = 0x43686F727573
 _LOCKED_OPTION = "chorus_appends_locked"
+# Built once: constructing a statement costs more than executing a cached one.
+_LOCK = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY))
+_INSERT_EVENTS = EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True)
+_ADVANCE = (
+    STREAMS.update()
+    .where(
+        STREAMS.c.stream_id == sa.bindparam("stream"),
+        STREAMS.c.version == sa.bindparam("expected"),
+    )
+    .values(version=sa.bindparam("new"))
+    .returning(STREAMS.c.version)
+)
 
 
 def lock_appends(conn: Connection) -> None:
@@ -39,7 +51,7 @@ def lock_appends(conn: Connection) -> None:
     """
     if conn.dialect.name != "postgresql" or conn.get_execution_options().get(_LOCKED_OPTION):
         return
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+    conn.execute(_LOCK)
     conn.execution_options(**{_LOCKED_OPTION: True})
 
 
@@ -121,9 +133,7 @@ class EventStore:
             for offset, event in enumerate(events, start=1)
         ]
         try:
-            result = conn.execute(
-                EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True), rows
-            )
+            result = conn.execute(_INSERT_EVENTS, rows)
         except sa.exc.IntegrityError as exc:
             raise Conflict("an event with this event_id is already stored") from exc
         return [
@@ -137,15 +147,8 @@ class EventStore:
                 conn, STREAMS, {"stream_id": stream_id, "version": new}, ["stream_id"]
             )
         else:
-            advanced = (
-                conn.execute(
-                    STREAMS.update()
-                    .where(STREAMS.c.stream_id == stream_id, STREAMS.c.version == expected)
-                    .values(version=new)
-                    .returning(STREAMS.c.version)
-                ).first()
-                is not None
-            )
+            params = {"stream": stream_id, "expected": expected, "new": new}
+            advanced = conn.execute(_ADVANCE, params).first() is not None
         if not advanced:
             raise ConcurrencyError(f"stream {stream_id!r} is not at version {expected}")
 
