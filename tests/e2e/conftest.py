@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import IO
 
 import httpx
@@ -72,7 +72,7 @@ def answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> 
 
 
 @pytest.fixture
-def api(chorus_env: dict[str, str]) -> Callable[[], "contextmanager[str]"]:
+def api(chorus_env: dict[str, str]) -> Callable[[], AbstractContextManager[str]]:
     subprocess.run([*CHORUS, "migrate"], env=chorus_env, check=True, capture_output=True)
     return lambda: running_api(chorus_env)
 
