@@ -40,7 +40,9 @@ class CursorCodec:
 
     def __init__(self, secret: str) -> None:
         # A key of its own (domain separation), so a cursor tag is never a token signature.
-        self._key = hmac.new(secret.encode(), b"chorus cursor v1", hashlib.sha256).digest()
+        key = hmac.new(secret.encode(), b"chorus cursor v1", hashlib.sha256).digest()
+        # Keyed once and copied per tag: a big page signs a cursor for every cut-off comment.
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
 
     def encode(self, listing: str, sort: str, key: tuple[int, ...]) -> str:
         payload = json.dumps({"sort": sort, "after": list(key)}, separators=(",", ":")).encode()
@@ -72,8 +74,9 @@ class CursorCodec:
         return payload
 
     def _tag(self, listing: str, payload: bytes) -> bytes:
-        message = listing.encode() + b"\x00" + payload
-        return hmac.new(self._key, message, hashlib.sha256).digest()[:_TAG_BYTES]
+        mac = self._mac.copy()
+        mac.update(listing.encode() + b"\x00" + payload)
+        return mac.digest()[:_TAG_BYTES]
 
 
 def _is_key(value: object) -> bool:
