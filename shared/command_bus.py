@@ -20,11 +20,15 @@ from shared.errors import IdempotencyKeyReused
 from shared.group_commit import GroupCommitter
 from shared.handlers import Handlers, Response
 from shared.notification_tables import people
+from shared.nudges import Nudger
 from shared.store import EventStore, NewEvent, StoredEvent
+from shared.streams import is_thread_stream
 from shared.write_index import IdempotencyRecord
 
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 OnAppended = Callable[[list[StoredEvent]], None]
+# What one command leaves: its answer, and the events it appended.
+Outcome = tuple[Response, list[StoredEvent]]
 _EARLIER = sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
     IDEMPOTENCY.c.user_id == sa.bindparam("user_id"), IDEMPOTENCY.c.key == sa.bindparam("key")
 )
@@ -35,7 +39,8 @@ log = logging.getLogger(__name__)
 
 
 class CommandBus:
-    """Executes commands; `on_appended` (metrics) hears of each command's committed events."""
+    """Executes commands; `on_appended` (metrics) hears of each command's committed events,
+    and `nudger`, once per batch, of the threads whose streams moved."""
 
     def __init__(
         self,
@@ -46,12 +51,17 @@ class CommandBus:
         max_body_chars: int = 10_000,
         max_batch: int = 64,
         on_appended: OnAppended | None = None,
+        nudger: Nudger | None = None,
     ) -> None:
         self.engine = engine
-        noted = _NotingStore(store) if on_appended is not None else store
-        self.handlers = Handlers(noted, max_body_chars=max_body_chars)
+        self.nudger = nudger
+        self.handlers = Handlers(_NotingStore(store), max_body_chars=max_body_chars)
         self.committer = GroupCommitter(
-            engine, max_batch=max_batch, item_retries=retries, before_commit=remember_people
+            engine,
+            max_batch=max_batch,
+            item_retries=retries,
+            before_commit=lambda conn, contexts: remember_people(conn, [c.actor for c in contexts]),
+            after_commit=self._nudge,
         )
         self.on_appended = on_appended
 
@@ -62,7 +72,7 @@ class CommandBus:
         transaction as the events, and every later call with that key returns it.
         """
         response, appended = self.committer.submit(
-            lambda conn: self._run(conn, command, ctx), tag=ctx.actor
+            lambda conn: self._run(conn, command, ctx), tag=ctx
         )
         if appended and self.on_appended is not None:
             try:
@@ -75,9 +85,21 @@ class CommandBus:
     def close(self) -> None:
         self.committer.close()
 
-    def _run(
-        self, conn: Connection, command: Command, ctx: RequestContext
-    ) -> tuple[Response, list[StoredEvent]]:
+    def _nudge(
+        self, done: Sequence[tuple[RequestContext, tuple[Response, list[StoredEvent]]]]
+    ) -> None:
+        """Tell the workers which threads moved in this batch: once per thread, after commit."""
+        if self.nudger is None:
+            return
+        moved: dict[str, str | None] = {}
+        for ctx, (_response, appended) in done:
+            for event in appended:
+                if is_thread_stream(event.stream_id):
+                    moved.setdefault(event.stream_id, ctx.request_id)
+        if moved:
+            self.nudger.nudge_many(moved)
+
+    def _run(self, conn: Connection, command: Command, ctx: RequestContext) -> Outcome:
         appended: list[StoredEvent] = []
         token = _appended.set(appended)
         try:

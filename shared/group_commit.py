@@ -36,6 +36,9 @@ Work = Callable[[Connection], T]
 # Called inside each batch's transaction, just before it commits, with the tags of the
 # pieces that succeeded: one statement for the whole batch instead of one per piece.
 BeforeCommit = Callable[[Connection, Sequence[Any]], None]
+# Called once a batch has committed, before its callers are answered, with each successful
+# piece's (tag, result): what should follow a commit, done once per batch.
+AfterCommit = Callable[[Sequence[tuple[Any, Any]]], None]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +77,13 @@ class GroupCommitter:
         max_batch: int = 64,
         item_retries: int = 3,
         before_commit: BeforeCommit | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.item_retries = item_retries
         self.before_commit = before_commit
+        self.after_commit = after_commit
         self.batches = 0
         self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -148,14 +153,24 @@ class GroupCommitter:
                     pending.future.set_exception(exc)
                 return
             self.batches += 1
-            for pending in todo:
-                if pending in retry:
-                    continue
+            answered = [p for p in todo if p not in retry]
+            # Before answering: when a caller hears "done", what follows the commit is done too.
+            self._after([(p.tag, p.result) for p in answered if p.error is None])
+            for pending in answered:
                 if pending.error is not None:
                     pending.future.set_exception(pending.error)
                 else:
                     pending.future.set_result(pending.result)
             todo = retry
+
+    def _after(self, done: list[tuple[Any, Any]]) -> None:
+        if self.after_commit is None or not done:
+            return
+        try:
+            self.after_commit(done)
+        except Exception:
+            # Committed and answered already: a failing follow-up must not stop the committer.
+            log.exception("after_commit failed")
 
     def _commit(self, batch: list[_Pending[Any]]) -> list[_Pending[Any]]:
         """One transaction over `batch`; returns the pieces to run again in the next one."""

@@ -8,6 +8,7 @@ before it reads the log, so a burst of comments on one thread queues one job.
 
 import logging
 import time
+from collections.abc import Mapping
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -43,22 +44,33 @@ class Nudger:
 
     def nudge(self, thread_id: str, *, request_id: str | None = None) -> bool:
         """True if a job is queued (now or already); False if Redis could not be reached."""
+        return self.nudge_many({thread_id: request_id})
+
+    def nudge_many(self, threads: Mapping[str, str | None]) -> bool:
+        """Nudge each thread (id -> the request id its job should carry) in one round trip,
+        plus one enqueue per thread that had no job pending. False if Redis is unreachable."""
         if time.monotonic() < self._paused_until:
             return False
         try:
-            if self.redis.set(pending_key(thread_id), "1", nx=True, ex=PENDING_TTL_SECONDS):
-                self.queue.enqueue(
-                    FOLD_JOB,
-                    thread_id,
-                    meta={"request_id": request_id},
-                    result_ttl=0,
-                    failure_ttl=7 * 24 * 3600,
-                )
+            with self.redis.pipeline(transaction=False) as pipe:
+                for thread_id in threads:
+                    pipe.set(pending_key(thread_id), "1", nx=True, ex=PENDING_TTL_SECONDS)
+                flags = pipe.execute()
+            for (thread_id, request_id), newly_pending in zip(threads.items(), flags, strict=True):
+                if newly_pending:
+                    self.queue.enqueue(
+                        FOLD_JOB,
+                        thread_id,
+                        meta={"request_id": request_id},
+                        result_ttl=0,
+                        failure_ttl=7 * 24 * 3600,
+                    )
         except RedisError as exc:
             # The events are committed; the sweep will fold them. Don't hammer a dead Redis.
             self._paused_until = time.monotonic() + self.pause_after_failure
+            named = ", ".join(list(threads)[:10]) + (", ..." if len(threads) > 10 else "")
             log.warning(
-                "could not nudge thread %s (Redis: %s); the sweep will catch up", thread_id, exc
+                "could not nudge thread(s) %s (Redis: %s); the sweep will catch up", named, exc
             )
             return False
         return True

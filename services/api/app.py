@@ -41,14 +41,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_db_engine(settings.database_url, pool_size=settings.db_pool_size)
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
         store = EventStore(engine)
+        nudger = Nudger(redis)
         bus = CommandBus(
             engine,
             store,
             retries=settings.append_retries,
             max_body_chars=settings.max_body_chars,
             on_appended=api_metrics.count_appended,
+            nudger=nudger,
         )
-        app.state.services = Services(settings, engine, redis, store, bus, Nudger(redis))
+        app.state.services = Services(settings, engine, redis, store, bus)
         app.state.rate_limiter = RateLimiter(redis, settings)
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so full collections (latency spikes) walk only request garbage.

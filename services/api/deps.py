@@ -16,7 +16,6 @@ from sqlalchemy.engine import Engine
 from shared.command_bus import CommandBus
 from shared.commands import Actor, RequestContext
 from shared.errors import InvalidInput, Unauthorized
-from shared.nudges import Nudger
 from shared.settings import Settings
 from shared.store import EventStore
 from shared.tokens import verify_token
@@ -32,7 +31,6 @@ class Services:
     redis: Redis
     store: EventStore
     bus: CommandBus
-    nudger: Nudger
 
 
 async def get_services(request: Request) -> Services:

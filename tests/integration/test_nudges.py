@@ -9,7 +9,7 @@ from redis import Redis
 from rq import Queue
 
 from services.api.app import create_app
-from shared.nudges import FOLD_JOB, FOLD_QUEUE, pending_key
+from shared.nudges import FOLD_JOB, FOLD_QUEUE, Nudger, pending_key
 from shared.settings import Settings
 from tests.integration.conftest import JWT_SECRET, Auth
 
@@ -63,7 +63,7 @@ def test_with_redis_down_the_append_succeeds_and_a_warning_is_logged(
 
     assert response.status_code == again.status_code == 201
     assert event_count() == 3
-    assert any("could not nudge thread t1" in r.getMessage() for r in caplog.records)
+    assert any("could not nudge thread(s) t1 " in r.getMessage() for r in caplog.records)
 
 
 def test_readiness_reports_redis_down(database_url: str) -> None:
@@ -81,3 +81,16 @@ def test_readiness_is_ok_with_both_up(client: TestClient) -> None:
         "status": "ready",
         "checks": {"database": "ok", "redis": "ok"},
     }
+
+
+def test_one_batch_nudges_each_thread_once_with_its_first_request_id(redis: Redis) -> None:
+    nudger = Nudger(redis)
+    redis.set(pending_key("busy"), "1")  # a job for it is already queued
+
+    assert nudger.nudge_many({"t1": "r1", "t2": "r2", "busy": "r3"})
+
+    jobs = Queue(FOLD_QUEUE, connection=redis).get_jobs()
+    assert sorted((job.args, job.meta["request_id"]) for job in jobs) == [
+        (("t1",), "r1"),
+        (("t2",), "r2"),
+    ]

@@ -13,25 +13,16 @@ from services.api.schemas import (
     LikeState,
 )
 from shared.commands import (
-    Command,
     DeleteComment,
     EditComment,
     LikeComment,
     PostComment,
-    RequestContext,
     UnlikeComment,
 )
-from shared.handlers import Response
 
 router = APIRouter(
     prefix="/v1", tags=["comments"], responses=errors(400, 401, 403, 404, 409, 413, 422, 429, 503)
 )
-
-
-def _execute(services: ServicesDep, command: Command, ctx: RequestContext) -> Response:
-    result = services.bus.execute(command, ctx)
-    services.nudger.nudge(result["thread_id"], request_id=ctx.request_id)
-    return result
 
 
 @router.post(
@@ -45,7 +36,7 @@ def post_comment(
 ) -> CommentCreated:
     """Post a comment, or a reply when `parent_id` is given. Honours `Idempotency-Key`."""
     command = PostComment(thread_id, payload.body, payload.parent_id)
-    return CommentCreated(**_execute(services, command, ctx))
+    return CommentCreated(**services.bus.execute(command, ctx))
 
 
 @router.patch("/comments/{comment_id}", response_model=CommentWritten, dependencies=[EditingLimit])
@@ -53,7 +44,7 @@ def edit_comment(
     comment_id: CommentId, payload: CommentEditIn, ctx: WriteContext, services: ServicesDep
 ) -> CommentWritten:
     """Replace a comment's body (its author only)."""
-    return CommentWritten(**_execute(services, EditComment(comment_id, payload.body), ctx))
+    return CommentWritten(**services.bus.execute(EditComment(comment_id, payload.body), ctx))
 
 
 @router.delete("/comments/{comment_id}", response_model=CommentWritten)
@@ -61,16 +52,16 @@ def delete_comment(
     comment_id: CommentId, ctx: WriteContext, services: ServicesDep
 ) -> CommentWritten:
     """Soft-delete a comment (its author, a moderator or an admin)."""
-    return CommentWritten(**_execute(services, DeleteComment(comment_id), ctx))
+    return CommentWritten(**services.bus.execute(DeleteComment(comment_id), ctx))
 
 
 @router.put("/comments/{comment_id}/like", response_model=LikeState)
 def like_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
     """Like a comment; liking twice counts once."""
-    return LikeState(**_execute(services, LikeComment(comment_id), ctx))
+    return LikeState(**services.bus.execute(LikeComment(comment_id), ctx))
 
 
 @router.delete("/comments/{comment_id}/like", response_model=LikeState)
 def unlike_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
     """Take a like back; unliking what was never liked changes nothing."""
-    return LikeState(**_execute(services, UnlikeComment(comment_id), ctx))
+    return LikeState(**services.bus.execute(UnlikeComment(comment_id), ctx))

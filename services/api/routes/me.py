@@ -100,10 +100,10 @@ def change_subscription(
     thread_id: ThreadId, payload: SubscriptionIn, ctx: WriteContext, services: ServicesDep
 ) -> SubscriptionWritten:
     """Watch a thread (hear of every comment), mute it (hear of none) or go back to default."""
-    result = services.bus.execute(ChangeSubscription(thread_id, payload.level), ctx)
     # The change is in the thread's stream: the fold applies it in order with the comments.
-    services.nudger.nudge(thread_id, request_id=ctx.request_id)
-    return SubscriptionWritten(**result)
+    return SubscriptionWritten(
+        **services.bus.execute(ChangeSubscription(thread_id, payload.level), ctx)
+    )
 
 
 def _notification(record: iq.NotificationRecord) -> NotificationPublic:

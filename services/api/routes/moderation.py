@@ -61,5 +61,4 @@ def _set_lock(
     services: ServicesDep, thread_id: str, ctx: WriteContext, *, locked: bool
 ) -> ThreadLockState:
     result = services.bus.execute(LockThread(thread_id, locked), ctx)
-    services.nudger.nudge(thread_id, request_id=ctx.request_id)
     return ThreadLockState(id=result["id"], locked=result["locked"], version=result["version"])

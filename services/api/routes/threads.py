@@ -21,9 +21,7 @@ def register_thread(
 ) -> ThreadWritten:
     """Register a thread or update its title, url and lock (admin only)."""
     command = RegisterThread(thread_id, payload.title, payload.url, payload.locked)
-    result = services.bus.execute(command, ctx)
-    services.nudger.nudge(thread_id, request_id=ctx.request_id)
-    return ThreadWritten(**result)
+    return ThreadWritten(**services.bus.execute(command, ctx))
 
 
 @router.get("/{thread_id}/events", response_model=ThreadEventsPublic)
