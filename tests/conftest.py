@@ -31,7 +31,7 @@ REDIS_TEST_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379
 REQUIRE_SERVICES = os.environ.get("CHORUS_TEST_REQUIRE_SERVICES") == "1"
 
 
-def _unavailable(what: str, exc: Exception) -> None:
+def service_unavailable(what: str, exc: Exception) -> None:
     message = f"{what} is not reachable ({type(exc).__name__}); skipping tests that need it"
     if REQUIRE_SERVICES:
         pytest.fail(message.replace("skipping", "CHORUS_TEST_REQUIRE_SERVICES=1 forbids skipping"))
@@ -56,7 +56,7 @@ def postgres_template() -> Iterator[str]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
+        service_unavailable("PostgreSQL", exc)
     upgrade(_postgres_url(name))
     yield name
     with admin.connect() as conn:
@@ -121,7 +121,7 @@ def redis_url() -> Iterator[str]:
         client.flushdb()
     except RedisError as exc:
         client.close()
-        _unavailable("Redis", exc)
+        service_unavailable("Redis", exc)
     yield REDIS_TEST_URL
     client.flushdb()
     client.close()

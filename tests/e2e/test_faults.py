@@ -17,6 +17,7 @@ Killing a worker mid-fold is covered by tests/e2e/test_workers.py.
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -46,8 +47,14 @@ from shared.notification_tables import email_outbox, notifications
 from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore
+from tests.conftest import service_unavailable
 from tests.e2e.conftest import JWT_SECRET, Workers, free_port, running_api
-from tests.e2e.private_services import PrivatePostgres, PrivateRedis, private_postgres
+from tests.e2e.private_services import (
+    PrivatePostgres,
+    PrivateRedis,
+    postgres_bin,
+    private_postgres,
+)
 from tests.e2e.private_services import private_redis as run_private_redis
 from tests.e2e.test_email_pipeline import bearer, wait_for
 from tests.projections import clean_fold, snapshot
@@ -263,6 +270,9 @@ def test_a_worker_killed_while_mailing_leaves_no_email_unsent(
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        missing = FileNotFoundError("redis-server is not on PATH")
+        service_unavailable("redis-server (to run a private Redis)", missing)
     with run_private_redis() as server:
         yield server
 
@@ -342,6 +352,10 @@ def test_redis_restarted_under_load_loses_nothing_but_queued_nudges(
 
 @pytest.fixture
 def private_database() -> Iterator[tuple[PrivatePostgres, str]]:
+    try:
+        postgres_bin()
+    except RuntimeError as exc:
+        service_unavailable("PostgreSQL's server binaries (to run a private cluster)", exc)
     with private_postgres() as server:
         yield server, server.create_database("chorus")
 
