@@ -1,20 +1,23 @@
-"""Folding a thread's events into the thread projection, exactly once.
+"""Folding a thread's events into its projections, exactly once.
 
-One transaction per batch: lock the thread's fold (concurrent jobs for one thread
-queue up; different threads fold in parallel), read the checkpoint, read the
-events after it, apply them, write the rows and the new checkpoint, commit. A
-redelivered or duplicate job finds the checkpoint already moved and does nothing.
+One transaction per batch: lock the thread's folds (concurrent jobs for one thread
+queue up; different threads fold in parallel), read the checkpoints, read the
+events after them once, apply them to each projection, write the rows and the new
+checkpoints, commit. A redelivered or duplicate job finds the checkpoints already
+moved and does nothing.
 
 An event that cannot be applied is dead-lettered with its error and skipped, so a
 thread never stalls behind it; the batch is replayed event by event (savepoints)
 to isolate it.
 """
 
+import functools
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -38,9 +41,11 @@ class FoldResult:
     applied: int = 0
     dead_lettered: int = 0
     version: int = 0
+    emails_due: int = 0  # emails queued for sending now (the mail nudge waits for these)
 
 
-Apply = Callable[[Connection, str, list[StoredEvent]], None]
+# Applies events to a projection inside the caller's transaction; returns emails due now.
+Apply = Callable[[Connection, str, list[StoredEvent]], int]
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,13 @@ class Projection:
 
 
 def thread_projection(tables: ThreadTables = LIVE) -> Projection:
-    def apply(conn: Connection, thread_id: str, events: list[StoredEvent]) -> None:
+    def apply(conn: Connection, thread_id: str, events: list[StoredEvent]) -> int:
         session = TreeSession(conn, tables, thread_id)
         session.prefetch(events)
         for event in events:
             apply_to_tree(event, session)
         session.flush()
+        return 0
 
     return Projection(PROJECTION, tables.checkpoints, apply)
 
@@ -84,30 +90,79 @@ def fold(
     batch_size: int = DEFAULT_BATCH,
 ) -> FoldResult:
     """Bring one projection of one stream up to the head of the stream."""
-    result = FoldResult()
+    return fold_all(engine, store, stream_id, [projection], batch_size=batch_size)[0]
+
+
+def fold_all(
+    engine: Engine,
+    store: EventStore,
+    stream_id: str,
+    projections: Sequence[Projection],
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> list[FoldResult]:
+    """Bring several projections of one stream up to its head, sharing each transaction.
+
+    The events are read once per batch for all of them; each keeps its own checkpoint.
+    """
+    results = [FoldResult() for _ in projections]
     while True:
         with write_transaction(engine) as conn:
-            lock_fold(conn, f"{projection.checkpoints.name}:{stream_id}")
-            done = fold_batch(conn, store, stream_id, projection, batch_size, result)
+            lock_folds(conn, [f"{p.checkpoints.name}:{stream_id}" for p in projections])
+            done = fold_batches(conn, store, stream_id, projections, batch_size, results)
         if done:
-            return result
+            return results
 
 
 def lock_fold(conn: Connection, name: str) -> None:
     """Serialize folds of one stream into one table set, until the transaction ends."""
+    lock_folds(conn, [name])
+
+
+def lock_folds(conn: Connection, names: Sequence[str]) -> None:
+    """`lock_fold` for several table sets in one round trip, always in the order given."""
     if conn.dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE already serializes writers
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(SWAP_LOCK_KEY)))
-    key = sa.func.hashtextextended(sa.literal(f"chorus-fold:{name}"), 0)
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    conn.execute(_lock_statement(len(names)), {f"name{i}": n for i, n in enumerate(names)})
+
+
+@functools.cache
+def _lock_statement(count: int) -> sa.Select[Any]:
+    # Statements are built once: building and keying them costs more CPU than running them.
+    # PostgreSQL evaluates a target list left to right: the swap lock is taken first.
+    return sa.select(
+        sa.func.pg_advisory_xact_lock_shared(SWAP_LOCK_KEY),
+        *(
+            sa.func.pg_advisory_xact_lock(
+                sa.func.hashtextextended(
+                    sa.literal("chorus-fold:") + sa.bindparam(f"name{i}", type_=sa.String), 0
+                )
+            )
+            for i in range(count)
+        ),
+    )
 
 
 def checkpoint_of(conn: Connection, tables: ThreadTables | sa.Table, stream_id: str) -> int:
     checkpoints = tables.checkpoints if isinstance(tables, ThreadTables) else tables
-    version = conn.execute(
-        sa.select(checkpoints.c.version).where(checkpoints.c.thread_id == stream_id)
-    ).scalar()
-    return int(version or 0)
+    return checkpoints_of(conn, [checkpoints], stream_id)[0]
+
+
+def checkpoints_of(conn: Connection, tables: Sequence[sa.Table], stream_id: str) -> list[int]:
+    """The versions each checkpoint table holds for the stream (0: none), in one query."""
+    versions = conn.execute(_checkpoints_statement(tuple(tables)), {"stream_id": stream_id}).one()
+    return [int(version or 0) for version in versions]
+
+
+@functools.lru_cache(maxsize=32)
+def _checkpoints_statement(tables: tuple[sa.Table, ...]) -> sa.Select[Any]:
+    stream_id = sa.bindparam("stream_id", type_=sa.String)
+    return sa.select(
+        *(
+            sa.select(t.c.version).where(t.c.thread_id == stream_id).scalar_subquery()
+            for t in tables
+        )
+    )
 
 
 def fold_batch(
@@ -119,40 +174,81 @@ def fold_batch(
     result: FoldResult,
 ) -> bool:
     """Apply the next batch inside `conn`'s transaction; True when the stream is exhausted."""
-    checkpoint = checkpoint_of(conn, projection.checkpoints, stream_id)
-    events = store.read_stream(stream_id, after_version=checkpoint, limit=batch_size, conn=conn)
-    result.version = checkpoint
-    if not events:
-        return True
+    return fold_batches(conn, store, stream_id, [projection], batch_size, [result])
+
+
+def fold_batches(
+    conn: Connection,
+    store: EventStore,
+    stream_id: str,
+    projections: Sequence[Projection],
+    batch_size: int,
+    results: Sequence[FoldResult],
+) -> bool:
+    """`fold_batch` for several projections, reading the events once; True when exhausted."""
+    checkpoints = checkpoints_of(conn, [p.checkpoints for p in projections], stream_id)
+    events = store.read_stream(
+        stream_id, after_version=min(checkpoints), limit=batch_size, conn=conn
+    )
+    for projection, checkpoint, result in zip(projections, checkpoints, results, strict=True):
+        result.version = checkpoint
+        behind = [e for e in events if e.version > checkpoint]
+        if behind:
+            _apply_batch(conn, stream_id, projection, behind, result)
+            first = checkpoint == 0
+            _save_checkpoint(conn, projection.checkpoints, stream_id, behind[-1], first=first)
+            result.version = behind[-1].version
+    return len(events) < batch_size
+
+
+def _apply_batch(
+    conn: Connection,
+    stream_id: str,
+    projection: Projection,
+    events: list[StoredEvent],
+    result: FoldResult,
+) -> None:
     try:
         with conn.begin_nested():
-            projection.apply(conn, stream_id, events)
+            result.emails_due += projection.apply(conn, stream_id, events)
         result.applied += len(events)
     except Exception:
         # Some event in the batch cannot be applied: replay one by one to isolate it.
         for event in events:
             try:
                 with conn.begin_nested():
-                    projection.apply(conn, stream_id, [event])
+                    result.emails_due += projection.apply(conn, stream_id, [event])
                 result.applied += 1
             except Exception as exc:
                 _dead_letter(conn, projection.name, event, exc)
                 result.dead_lettered += 1
-    _save_checkpoint(conn, projection.checkpoints, stream_id, events[-1], first=checkpoint == 0)
-    result.version = events[-1].version
-    return len(events) < batch_size
 
 
 def _save_checkpoint(
     conn: Connection, checkpoints: sa.Table, stream_id: str, last: StoredEvent, *, first: bool
 ) -> None:
-    values = {"version": last.version, "position": last.position, "updated_at": datetime.now(UTC)}
-    if first:
-        conn.execute(checkpoints.insert().values(thread_id=stream_id, **values))
-    else:
-        conn.execute(
-            checkpoints.update().where(checkpoints.c.thread_id == stream_id).values(**values)
-        )
+    values = {
+        "b_thread_id": stream_id,
+        "b_version": last.version,
+        "b_position": last.position,
+        "b_updated_at": datetime.now(UTC),
+    }
+    conn.execute(_checkpoint_statements(checkpoints)[0 if first else 1], values)
+
+
+@functools.lru_cache(maxsize=32)
+def _checkpoint_statements(checkpoints: sa.Table) -> tuple[sa.Insert, sa.Update]:
+    """Insert and update of one stream's checkpoint, with `b_`-prefixed parameters."""
+    values: dict[str, Any] = {
+        c: sa.bindparam(f"b_{c}") for c in ("version", "position", "updated_at")
+    }
+    insert = checkpoints.insert().values(thread_id=sa.bindparam("b_thread_id"), **values)
+    update = (
+        checkpoints.update()
+        .where(checkpoints.c.thread_id == sa.bindparam("b_thread_id"))
+        .values(**values)
+    )
+    return insert, update
 
 
 def _dead_letter(conn: Connection, projection: str, event: StoredEvent, exc: Exception) -> None:

@@ -43,13 +43,16 @@ def fold_thread(thread_id: str) -> dict[str, int]:
         ctx.redis.delete(pending_key(thread_id))
     except RedisError as exc:
         log.warning("could not clear the nudge flag of %s: %s", thread_id, exc)
-    batch = ctx.settings.fold_batch_size
-    tree = folding.fold_thread(ctx.engine, ctx.store, thread_id, batch_size=batch)
-    inbox = folding.fold(
-        ctx.engine, ctx.store, thread_id, notification_projection(), batch_size=batch
+    # Both projections fold in the same transactions, from one read of the log.
+    tree, inbox = folding.fold_all(
+        ctx.engine,
+        ctx.store,
+        thread_id,
+        [folding.thread_projection(), notification_projection()],
+        batch_size=ctx.settings.fold_batch_size,
     )
-    if inbox.applied:
-        nudge_mail(ctx.redis)  # immediate emails may have been queued: send them now
+    if inbox.emails_due:
+        nudge_mail(ctx.redis)  # send them now; digests wait for the periodic mail run
     if tree.applied or inbox.applied:
         log.info(
             "folded thread %s up to version %d",

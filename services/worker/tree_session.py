@@ -5,6 +5,8 @@ statements. Folding a batch of events this way costs a handful of round trips
 instead of several per event.
 """
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +35,48 @@ _THREAD_MUTABLE = (
 )
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """A table set's statements, built once: building and keying them costs more CPU than
+    running them does for the few rows of a typical batch."""
+
+    load_thread: sa.Select[Any]
+    load_comments: sa.Select[Any]
+    load_participants: sa.Select[Any]
+    update_thread: sa.Update
+    update_comment: sa.Update
+    update_participant: sa.Update
+
+
+@functools.lru_cache(maxsize=8)
+def _statements(t: ThreadTables) -> _Statements:
+    thread_id = sa.bindparam("thread_id", type_=sa.String)
+    return _Statements(
+        load_thread=sa.select(t.threads).where(t.threads.c.thread_id == thread_id),
+        load_comments=sa.select(t.comments).where(
+            t.comments.c.comment_id.in_(sa.bindparam("ids", expanding=True))
+        ),
+        load_participants=sa.select(
+            t.participants.c.author_id, t.participants.c.visible_comments
+        ).where(
+            t.participants.c.thread_id == thread_id,
+            t.participants.c.author_id.in_(sa.bindparam("ids", expanding=True)),
+        ),
+        update_thread=t.threads.update()
+        .where(t.threads.c.thread_id == sa.bindparam("b_thread_id"))
+        .values({c: sa.bindparam(f"b_{c}") for c in _THREAD_MUTABLE}),
+        update_comment=t.comments.update()
+        .where(t.comments.c.comment_id == sa.bindparam("b_comment_id"))
+        .values({c: sa.bindparam(f"b_{c}") for c in _COMMENT_MUTABLE}),
+        update_participant=t.participants.update()
+        .where(
+            t.participants.c.thread_id == sa.bindparam("b_thread_id"),
+            t.participants.c.author_id == sa.bindparam("b_author_id"),
+        )
+        .values(visible_comments=sa.bindparam("b_visible_comments")),
+    )
+
+
 class MissingRow(LookupError):
     """An event refers to a row the projection does not have."""
 
@@ -41,6 +85,7 @@ class TreeSession:
     def __init__(self, conn: Connection, tables: ThreadTables, thread_id: str) -> None:
         self.conn = conn
         self.t = tables
+        self.sql = _statements(tables)
         self.thread_id = thread_id
         self.thread: Row | None = None
         self._thread_is_new = False
@@ -55,10 +100,7 @@ class TreeSession:
     # -- loading ---------------------------------------------------------------
 
     def _load_thread(self) -> None:
-        threads = self.t.threads
-        row = self.conn.execute(
-            sa.select(threads).where(threads.c.thread_id == self.thread_id)
-        ).first()
+        row = self.conn.execute(self.sql.load_thread, {"thread_id": self.thread_id}).first()
         self.thread = dict(row._mapping) if row else None
 
     def prefetch(self, events: list[StoredEvent]) -> None:
@@ -80,22 +122,15 @@ class TreeSession:
 
     def _load_comments(self, ids: set[str]) -> None:
         missing = sorted(ids - self._comments.keys())
-        comments = self.t.comments
         for chunk in (missing[i : i + 500] for i in range(0, len(missing), 500)):
-            for row in self.conn.execute(
-                sa.select(comments).where(comments.c.comment_id.in_(chunk))
-            ):
+            for row in self.conn.execute(self.sql.load_comments, {"ids": chunk}):
                 self._comments[row.comment_id] = dict(row._mapping)
 
     def _load_participants(self, authors: set[str]) -> None:
         missing = sorted(authors - self._participants.keys())
-        participants = self.t.participants
         for chunk in (missing[i : i + 500] for i in range(0, len(missing), 500)):
             rows = self.conn.execute(
-                sa.select(participants.c.author_id, participants.c.visible_comments).where(
-                    participants.c.thread_id == self.thread_id,
-                    participants.c.author_id.in_(chunk),
-                )
+                self.sql.load_participants, {"thread_id": self.thread_id, "ids": chunk}
             )
             for author_id, count in rows:
                 self._participants[author_id] = count
@@ -152,18 +187,13 @@ class TreeSession:
                 conn.execute(t.threads.insert(), [self.thread])
             else:
                 conn.execute(
-                    t.threads.update()
-                    .where(t.threads.c.thread_id == sa.bindparam("b_thread_id"))
-                    .values({c: sa.bindparam(f"b_{c}") for c in _THREAD_MUTABLE}),
-                    [_bound(self.thread, ("thread_id", *_THREAD_MUTABLE))],
+                    self.sql.update_thread, _bound(self.thread, ("thread_id", *_THREAD_MUTABLE))
                 )
         if self._new_comments:
             conn.execute(t.comments.insert(), [self._comments[c] for c in self._new_comments])
         if self._dirty_comments:
             conn.execute(
-                t.comments.update()
-                .where(t.comments.c.comment_id == sa.bindparam("b_comment_id"))
-                .values({c: sa.bindparam(f"b_{c}") for c in _COMMENT_MUTABLE}),
+                self.sql.update_comment,
                 [
                     _bound(self._comments[c], ("comment_id", *_COMMENT_MUTABLE))
                     for c in sorted(self._dirty_comments)
@@ -183,14 +213,13 @@ class TreeSession:
             self.conn.execute(participants.insert(), rows)
         if old:
             self.conn.execute(
-                participants.update()
-                .where(
-                    participants.c.thread_id == self.thread_id,
-                    participants.c.author_id == sa.bindparam("b_author_id"),
-                )
-                .values(visible_comments=sa.bindparam("b_visible_comments")),
+                self.sql.update_participant,
                 [
-                    {"b_author_id": a, "b_visible_comments": self._participants[a]}
+                    {
+                        "b_thread_id": self.thread_id,
+                        "b_author_id": a,
+                        "b_visible_comments": self._participants[a],
+                    }
                     for a in sorted(old)
                 ],
             )
