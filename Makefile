@@ -30,7 +30,6 @@ fmt: install
 	$(BIN)/ruff format .
 
 bench: install  ## the side-by-side benchmark (bench/README.md); needs PostgreSQL and Redis
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:

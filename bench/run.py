@@ -659,6 +659,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="visibility lag: posts/s offered")
     parser.add_argument("--api-workers", type=int, default=2, help="uvicorn processes")
     parser.add_argument("--fold-workers", type=int, default=2, help="chorus worker processes")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="where latest.md and latest.json go"
+    )
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
     if args.rate:
@@ -693,9 +696,9 @@ def main() -> None:
     if "peer" in chosen:
         attempt("peer", lambda: peer(scale, results))
     text = report(results, scale)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(text)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.md").write_text(text)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)
     if results["errors"]:
         sys.exit(1)
