@@ -95,7 +95,8 @@ class GroupCommitter:
         """Run `work(conn)` in the next batch; return its result once that batch commits.
 
         Raises what `work` raised (nothing of it committed), or the batch's error if the
-        commit itself failed. `tag` goes to `before_commit` if the work succeeds.
+        commit itself failed. `tag` goes to `before_commit` and `after_commit` if the work
+        succeeds.
         """
         pending: _Pending[T] = _Pending(work, tag)
         self._ensure_running()
