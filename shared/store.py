@@ -29,7 +29,7 @@ STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 
 # Any fixed 64-bit number: the key of the advisory lock that orders appends.
 APPEND_LOCK_KEY = 0x43686F727573
-_LOCKED_OPTION = "chorus_appends_locked"
+_LOCKED_BY = "chorus_appends_locked_by"
 # Built once: constructing a statement costs more than executing a cached one.
 _LOCK = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY))
 _INSERT_EVENTS = EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True)
@@ -49,10 +49,15 @@ def lock_appends(conn: Connection) -> None:
 
     Taken before any row lock, always: the one lock order every appender follows.
     """
-    if conn.dialect.name != "postgresql" or conn.get_execution_options().get(_LOCKED_OPTION):
+    if conn.dialect.name != "postgresql":
+        return
+    # Marked per transaction, not per connection: a connection that commits and begins
+    # again must take the lock again.
+    transaction = conn.get_transaction()
+    if transaction is not None and conn.info.get(_LOCKED_BY) is transaction:
         return
     conn.execute(_LOCK)
-    conn.execution_options(**{_LOCKED_OPTION: True})
+    conn.info[_LOCKED_BY] = conn.get_transaction()
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,27 @@ def test_postgres_refuses_truncate(store: EventStore) -> None:
     assert len(store.read_all()) == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_append_lock_is_taken_again_by_each_transaction_of_one_connection(
+    store: EventStore,
+) -> None:
+    taken: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            taken.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", note)
+    with store.engine.connect() as conn:
+        with conn.begin():
+            store.append("a", [_event(1)], 0, conn=conn)
+            store.append("b", [_event(2)], 0, conn=conn)
+        with conn.begin():
+            store.append("a", [_event(3)], 1, conn=conn)
+    assert len(taken) == 2  # once per transaction, however many appends it makes
+
+
 def _append_with_retries(store: EventStore, stream: str, n: int, conflicts: list[int]) -> None:
     for i in range(n):
         while True:
