@@ -143,12 +143,15 @@ class GroupCommitter:
         return self._thread
 
     def close(self) -> None:
+        """Finish what is queued and stop the thread (a later `submit` starts a new one)."""
         with self._lock:
             self._closed = True
             thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
             thread.join()
+        with self._lock:
+            self._closed = False
 
     def _ensure_running(self) -> None:
         thread = self._thread

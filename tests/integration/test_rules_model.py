@@ -126,9 +126,7 @@ class Model:
     comments: dict[str, Comment] = field(default_factory=dict)  # in posting order
     banned: set[str] = field(default_factory=set)
     # (user, key) -> the keyed post and the answer it got
-    keyed_posts: dict[tuple[str, str], tuple[PostComment, NewComment]] = field(
-        default_factory=dict
-    )
+    keyed_posts: dict[tuple[str, str], tuple[PostComment, NewComment]] = field(default_factory=dict)
 
     def visible_below(self, comment_id: str) -> int:
         children = [c for c, row in self.comments.items() if row.parent == comment_id]
