@@ -73,7 +73,7 @@ def run(url: str, redis_url: str, n_jobs: int, seed: int) -> tuple[float, int, i
         for _ in range(5):
             parent = rng.choice(comments[t]) if comments[t] and rng.random() < 0.6 else None
             cid = bus.execute(PostComment(t, "hello *there*", parent), as_(rng.choice(posters)))
-            comments[t].append(str(cid["id"]))
+            comments[t].append(cid.id)
         jobs.fold_thread(t)
     cpu = 0.0
     events = 0
@@ -87,7 +87,7 @@ def run(url: str, redis_url: str, n_jobs: int, seed: int) -> tuple[float, int, i
                 ),
                 as_(rng.choice(posters)),
             )
-            comments[t].append(str(cid["id"]))
+            comments[t].append(cid.id)
         started = time.process_time()
         if PROFILE is not None:
             PROFILE.enable()

@@ -1,26 +1,30 @@
 """Runs commands: idempotency, the handler, the append; many requests share one commit."""
 
+import asyncio
 import functools
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from shared.commands import Actor, Command, RequestContext
+from shared import replays
+from shared.commands import Actor, Answers, Command, RequestContext
 from shared.errors import IdempotencyKeyReused
 from shared.group_commit import GroupCommitter
-from shared.handlers import Handlers, Response
+from shared.handlers import Handlers
 from shared.notification_tables import people
-from shared.nudges import Nudger
+from shared.nudges import Nudger, NudgeThread
+from shared.results import Result
 from shared.store import EventStore, NewEvent, StoredEvent
 from shared.streams import is_thread_stream
 from shared.write_index import IdempotencyRecord
@@ -28,7 +32,8 @@ from shared.write_index import IdempotencyRecord
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 OnAppended = Callable[[list[StoredEvent]], None]
 # What one command leaves: its answer, and the events it appended.
-Outcome = tuple[Response, list[StoredEvent]]
+Outcome = tuple[Result, list[StoredEvent]]
+R = TypeVar("R", bound=Result)
 _EARLIER = sa.select(IDEMPOTENCY.c.fingerprint, IDEMPOTENCY.c.response).where(
     IDEMPOTENCY.c.user_id == sa.bindparam("user_id"), IDEMPOTENCY.c.key == sa.bindparam("key")
 )
@@ -40,7 +45,12 @@ log = logging.getLogger(__name__)
 
 class CommandBus:
     """Executes commands; `on_appended` (metrics) hears of each command's committed events,
-    and `nudger`, once per batch, of the threads whose streams moved."""
+    and `nudger`, from a thread of its own, of the threads whose streams moved.
+
+    `write_timeout` (seconds) bounds how long a command may wait to be committed: past it,
+    it is answered `Busy` and nothing of it is committed. With `max_waiting` commands
+    queued, more are refused with `Busy` at once.
+    """
 
     def __init__(
         self,
@@ -50,54 +60,69 @@ class CommandBus:
         retries: int = 8,
         max_body_chars: int = 10_000,
         max_batch: int = 64,
+        write_timeout: float | None = None,
+        max_waiting: int | None = None,
         on_appended: OnAppended | None = None,
         nudger: Nudger | None = None,
     ) -> None:
         self.engine = engine
-        self.nudger = nudger
+        self.write_timeout = write_timeout
+        self.nudges = NudgeThread(nudger) if nudger is not None else None
         self.handlers = Handlers(_NotingStore(store), max_body_chars=max_body_chars)
         self.committer = GroupCommitter(
             engine,
             max_batch=max_batch,
             item_retries=retries,
+            max_waiting=max_waiting,
             before_commit=lambda conn, contexts: remember_people(conn, [c.actor for c in contexts]),
             after_commit=self._nudge,
         )
         self.on_appended = on_appended
 
-    def execute(self, command: Command, ctx: RequestContext) -> Response:
+    def execute(self, command: Answers[R], ctx: RequestContext) -> R:
         """Handle `command` in the next shared transaction; answer once it is committed.
 
         With an idempotency key, the first successful answer is stored in the same
         transaction as the events, and every later call with that key returns it.
         """
-        response, appended = self.committer.submit(
-            lambda conn: self._run(conn, command, ctx), tag=ctx
+        return cast(R, self._finish(self._submit(command, ctx).result()))
+
+    async def run(self, command: Answers[R], ctx: RequestContext) -> R:
+        """`execute`, awaited: no thread waits for the commit."""
+        return cast(R, self._finish(await asyncio.wrap_future(self._submit(command, ctx))))
+
+    def close(self) -> None:
+        self.committer.close()
+        if self.nudges is not None:
+            self.nudges.close()
+
+    def _submit(self, command: Answers[R], ctx: RequestContext) -> "Future[Outcome]":
+        known = cast(Command, command)
+        return self.committer.submit(
+            lambda conn: self._run(conn, known, ctx), tag=ctx, timeout=self.write_timeout
         )
+
+    def _finish(self, outcome: Outcome) -> Result:
+        result, appended = outcome
         if appended and self.on_appended is not None:
             try:
                 self.on_appended(appended)
             except Exception:
                 # The events are committed: a failing observer must not turn that into an error.
                 log.exception("on_appended failed")
-        return response
+        return result
 
-    def close(self) -> None:
-        self.committer.close()
-
-    def _nudge(
-        self, done: Sequence[tuple[RequestContext, tuple[Response, list[StoredEvent]]]]
-    ) -> None:
-        """Tell the workers which threads moved in this batch: once per thread, after commit."""
-        if self.nudger is None:
+    def _nudge(self, done: Sequence[tuple[RequestContext, Outcome]]) -> None:
+        """Hand the threads this batch moved to the nudge thread: once per thread."""
+        if self.nudges is None:
             return
         moved: dict[str, str | None] = {}
-        for ctx, (_response, appended) in done:
+        for ctx, (_result, appended) in done:
             for event in appended:
                 if is_thread_stream(event.stream_id):
                     moved.setdefault(event.stream_id, ctx.request_id)
         if moved:
-            self.nudger.nudge_many(moved)
+            self.nudges.add(moved)
 
     def _run(self, conn: Connection, command: Command, ctx: RequestContext) -> Outcome:
         appended: list[StoredEvent] = []
@@ -107,7 +132,7 @@ class CommandBus:
         finally:
             _appended.reset(token)
 
-    def _handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
+    def _handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Result:
         key = ctx.idempotency_key
         if key is None:
             return self.handlers.handle(conn, command, ctx)
@@ -118,19 +143,18 @@ class CommandBus:
                 raise IdempotencyKeyReused(
                     "this Idempotency-Key was already used for a different request"
                 )
-            replayed: Response = earlier.response
-            return replayed
-        response = self.handlers.handle(conn, command, ctx)
+            return replays.decode(earlier.response, command)
+        result = self.handlers.handle(conn, command, ctx)
         conn.execute(
             IDEMPOTENCY.insert().values(
                 user_id=ctx.actor.id,
                 key=key,
                 fingerprint=fingerprint,
-                response=response,
+                response=replays.encode(result),
                 created_at=datetime.now(UTC),
             )
         )
-        return response
+        return result
 
 
 class _NotingStore(EventStore):

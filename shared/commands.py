@@ -1,6 +1,30 @@
-"""Commands: what a user asks Chorus to do. Imperative names; a handler may refuse them."""
+"""Commands: what a user asks Chorus to do. Imperative names; a handler may refuse them.
+
+Each command names the type its handler answers with (`Answers[NewComment]`), so the bus
+returns that type and a stored replay knows what it decodes to.
+"""
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from shared.results import (
+    BanState,
+    ChangedComment,
+    CommentLikes,
+    NewComment,
+    NotificationsMarked,
+    Preferences,
+    SavedThread,
+    Subscription,
+)
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Answers(Generic[R_co]):
+    """Marks a command with the result type its handler answers with."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +53,7 @@ class RequestContext:
 
 
 @dataclass(frozen=True, slots=True)
-class RegisterThread:
+class RegisterThread(Answers[SavedThread]):
     """Create or update a thread. Fields left as None keep their current value."""
 
     thread_id: str
@@ -39,41 +63,41 @@ class RegisterThread:
 
 
 @dataclass(frozen=True, slots=True)
-class PostComment:
+class PostComment(Answers[NewComment]):
     thread_id: str
     body: str
     parent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class EditComment:
+class EditComment(Answers[ChangedComment]):
     comment_id: str
     body: str
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteComment:
+class DeleteComment(Answers[ChangedComment]):
     comment_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class LikeComment:
+class LikeComment(Answers[CommentLikes]):
     comment_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class UnlikeComment:
+class UnlikeComment(Answers[CommentLikes]):
     comment_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeSubscription:
+class ChangeSubscription(Answers[Subscription]):
     thread_id: str
     level: str  # watching | default | muted
 
 
 @dataclass(frozen=True, slots=True)
-class ChangePreferences:
+class ChangePreferences(Answers[Preferences]):
     """Fields left as None keep their current value."""
 
     notify_on: str | None = None
@@ -81,13 +105,13 @@ class ChangePreferences:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkNotificationsRead:
+class MarkNotificationsRead(Answers[NotificationsMarked]):
     comment_ids: tuple[str, ...] = ()
     everything: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class LockThread:
+class LockThread(Answers[SavedThread]):
     """Lock (or unlock) a thread: the moderators' half of `RegisterThread`."""
 
     thread_id: str
@@ -95,13 +119,13 @@ class LockThread:
 
 
 @dataclass(frozen=True, slots=True)
-class BanUser:
+class BanUser(Answers[BanState]):
     user_id: str
     reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class UnbanUser:
+class UnbanUser(Answers[BanState]):
     user_id: str
 
 

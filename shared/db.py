@@ -10,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 _WRITE_OPTION = "chorus_write"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def normalize_url(url: str) -> str:
@@ -39,7 +40,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -68,12 +69,29 @@ def insert_ignoring_conflicts(
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will append: committed on success, rolled back on error."""
+def write_transaction(engine: Engine, *, lock_wait: float | None = None) -> Iterator[Connection]:
+    """A transaction that will append: committed on success, rolled back on error.
+
+    `lock_wait` (seconds) bounds SQLite's wait for the write lock, which `BEGIN IMMEDIATE`
+    takes (on PostgreSQL, `shared.store.lock_appends` bounds the append lock's).
+    """
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
+        bounded = lock_wait is not None and conn.dialect.name == "sqlite"
+        if bounded:
+            assert lock_wait is not None
+            _set_busy_timeout(conn, max(1, round(lock_wait * 1000)))
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if bounded:
+                _set_busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS)
+
+
+def _set_busy_timeout(conn: Connection, milliseconds: int) -> None:
+    # On the driver's connection: through SQLAlchemy the PRAGMA would begin the transaction.
+    conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(milliseconds)}")  # type: ignore[union-attr]
 
 
 @contextmanager

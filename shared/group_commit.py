@@ -5,11 +5,21 @@ turn inside one write transaction, commits once, and only then answers every cal
 Batching is natural: while one batch commits, the next one gathers, so a lone request
 waits for no timer and a crowd shares its fsyncs and its lock.
 
-A refusal costs nothing extra: handlers check before they write, so a piece that is
-refused before any write leaves the transaction as it found it. A piece that fails
-after writing (or on a database error) rolls the whole transaction back; it is then
-answered (or retried, for a lost race) and the rest of the batch runs again in a new
-transaction. No caller is ever told "done" for work that was not committed.
+No piece can fail another (decision 17):
+- A refusal costs nothing extra: handlers check before they write, so a piece that is
+  refused before any write leaves the transaction as it found it. A piece that fails
+  after writing (or on a database error) rolls the whole transaction back; it is then
+  answered (or retried, for a lost race) and the rest of the batch runs again in a new
+  transaction. No caller is ever told "done" for work that was not committed.
+- The shared step (`before_commit`, once per batch) runs for the pieces that succeeded;
+  should it fail, the batch is rolled back and runs again with the step done piece by
+  piece, so a failure is that one piece's.
+- Work carries a deadline. A piece whose deadline passed before its batch starts is
+  answered `Busy` without running, and the batch's waits are bounded by its earliest
+  deadline (the append lock and each statement on PostgreSQL, the write lock on
+  SQLite): a batch stuck behind a lock held elsewhere fails as a whole, nothing of it
+  committed, and its expired pieces are answered `Busy`. A caller told `Busy` was told
+  the truth.
 
 On PostgreSQL the batch takes the global append lock (`lock_appends`) before it reads
 anything, so every check in it sees the latest committed state and lock order is
@@ -17,8 +27,10 @@ always "append lock, then rows", the order `EventStore.append` keeps too.
 """
 
 import logging
+import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -36,8 +48,8 @@ Work = Callable[[Connection], T]
 # Called inside each batch's transaction, just before it commits, with the tags of the
 # pieces that succeeded: one statement for the whole batch instead of one per piece.
 BeforeCommit = Callable[[Connection, Sequence[Any]], None]
-# Called once a batch has committed, before its callers are answered, with each successful
-# piece's (tag, result): what should follow a commit, done once per batch.
+# Called once a batch has committed and its callers are answered, with each successful
+# piece's (tag, result), on the committer thread: it must hand slow work (I/O) elsewhere.
 AfterCommit = Callable[[Sequence[tuple[Any, Any]]], None]
 
 log = logging.getLogger(__name__)
@@ -47,16 +59,22 @@ _WRITES = "chorus_writes"
 _RETRYABLE = (ConcurrencyError, sa.exc.IntegrityError)
 # Errors of the database itself: the whole batch fails with them (the API answers 503).
 _OUTAGE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+# PostgreSQL's lock_not_available and query_canceled: a lock or statement timeout.
+_TIMEOUT_SQLSTATES = frozenset({"55P03", "57014"})
 
 
 @dataclass(eq=False)
 class _Pending(Generic[T]):
     work: Work[T]
     tag: Any
+    deadline: float | None  # time.monotonic(); None: wait as long as it takes
     future: Future[T] = field(default_factory=Future)
     result: T | None = None
     error: BaseException | None = None
     attempts: int = 0
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
 
 
 class _Spoiled(Exception):
@@ -65,6 +83,10 @@ class _Spoiled(Exception):
     def __init__(self, pending: "_Pending[object]", cause: BaseException) -> None:
         super().__init__(str(cause))
         self.pending, self.cause = pending, cause
+
+
+class _SharedStepFailed(Exception):
+    """`before_commit` failed for the batch as a whole: which piece caused it is unknown."""
 
 
 class GroupCommitter:
@@ -76,92 +98,147 @@ class GroupCommitter:
         *,
         max_batch: int = 64,
         item_retries: int = 3,
+        max_waiting: int | None = None,
         before_commit: BeforeCommit | None = None,
         after_commit: AfterCommit | None = None,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.item_retries = item_retries
+        self.max_waiting = max_waiting
         self.before_commit = before_commit
         self.after_commit = after_commit
         self.batches = 0
         self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = False
         if not sa.event.contains(engine, "before_cursor_execute", _count_writes):
             sa.event.listen(engine, "before_cursor_execute", _count_writes)
 
-    def submit(self, work: Work[T], tag: Any = None) -> T:
-        """Run `work(conn)` in the next batch; return its result once that batch commits.
+    def submit(self, work: Work[T], tag: Any = None, *, timeout: float | None = None) -> Future[T]:
+        """Queue `work(conn)` for the next batch; the future holds its result once that
+        batch has committed.
 
-        Raises what `work` raised (nothing of it committed), or the batch's error if the
-        commit itself failed. `tag` goes to `before_commit` and `after_commit` if the work
-        succeeds.
+        The future raises what `work` raised (nothing of it committed), the batch's error
+        if the commit itself failed, or `Busy` if the work could not commit within
+        `timeout` seconds (nothing of it committed either). With `max_waiting` pieces
+        already queued, `Busy` is raised at once. `tag` goes to `before_commit` and
+        `after_commit` if the work succeeds.
         """
-        pending: _Pending[T] = _Pending(work, tag)
-        self._ensure_running()
+        if self.max_waiting is not None and self._queue.qsize() >= self.max_waiting:
+            raise Busy("too many writes are waiting; retry shortly")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending: _Pending[T] = _Pending(work, tag, deadline)
         self._queue.put(pending)
-        return pending.future.result()
+        self._ensure_running()
+        return pending.future
+
+    def run(self, work: Work[T], tag: Any = None, *, timeout: float | None = None) -> T:
+        """`submit`, and wait for the answer."""
+        return self.submit(work, tag, timeout=timeout).result()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
 
     def close(self) -> None:
+        """Finish what is queued and stop the thread (a later `submit` starts a new one)."""
         with self._lock:
+            self._closed = True
             thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
             thread.join()
+        with self._lock:
+            self._closed = False
 
     def _ensure_running(self) -> None:
-        if self._thread is not None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             return
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="commit", daemon=True)
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
+            if self._closed:
                 return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._serve, name="commit", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        batch: list[_Pending[Any]] = []
+        try:
+            while (gathered := self._gather()) is not None:
+                batch = gathered
+                self._run(batch)
+                batch = []
+        except BaseException as exc:
+            # A fault escaped (a bug, or worse): whoever waits on what this thread held
+            # hears of it, and a new thread takes over the queue.
+            log.exception("the committer thread failed; starting a new one")
+            for pending in batch:
+                _answer(pending, error=exc)
+            with self._lock:
+                if self._thread is threading.current_thread() and not self._closed:
+                    self._start()
+
+    def _gather(self) -> list[_Pending[Any]] | None:
+        """The next batch (None once closed): what waits now, up to `max_batch`."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch: list[_Pending[Any]] = []
+        more: _Pending[Any] | None = first
+        while more is not None:
+            # From here on the caller can no longer cancel it (a client gone away).
+            if more.future.set_running_or_notify_cancel():
                 batch.append(more)
-            self._run(batch)
+            if len(batch) >= self.max_batch:
+                break
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._queue.put(None)  # stop after this batch
+        return batch
 
     def _run(self, batch: list[_Pending[Any]]) -> None:
         todo = batch
+        per_piece = False  # run `before_commit` for each piece on its own
         while todo:
+            todo = _refuse_expired(todo)
+            if not todo:
+                return
             try:
-                retry = self._commit(todo)
+                retry = self._commit(todo, per_piece=per_piece)
             except _Spoiled as spoiled:
                 # Everything else in `todo` was rolled back with it: run it again.
                 culprit = spoiled.pending
                 if not self._retry(culprit, spoiled.cause):
-                    culprit.future.set_exception(
-                        spoiled.cause if culprit.error is None else culprit.error
+                    _answer(
+                        culprit, error=spoiled.cause if culprit.error is None else culprit.error
                     )
                     todo = [p for p in todo if p is not culprit]
                 continue
+            except _SharedStepFailed as failed:
+                log.warning("a batch's shared step failed, running it piece by piece: %s", failed)
+                per_piece = True
+                continue
             except BaseException as exc:  # the commit failed: nothing in it happened
+                if _timed_out(exc) and any(p.expired(time.monotonic()) for p in todo):
+                    continue  # the expired are answered Busy above; the rest run again
+                error = _busy() if _timed_out(exc) else exc
                 for pending in todo:
-                    pending.future.set_exception(exc)
+                    _answer(pending, error=error)
                 return
             self.batches += 1
             answered = [p for p in todo if p not in retry]
-            # Before answering: when a caller hears "done", what follows the commit is done too.
-            self._after([(p.tag, p.result) for p in answered if p.error is None])
             for pending in answered:
-                if pending.error is not None:
-                    pending.future.set_exception(pending.error)
-                else:
-                    pending.future.set_result(pending.result)
+                _answer(pending, result=pending.result, error=pending.error)
+            self._after([(p.tag, p.result) for p in answered if p.error is None])
             todo = retry
 
     def _after(self, done: list[tuple[Any, Any]]) -> None:
@@ -173,18 +250,21 @@ class GroupCommitter:
             # Committed and answered already: a failing follow-up must not stop the committer.
             log.exception("after_commit failed")
 
-    def _commit(self, batch: list[_Pending[Any]]) -> list[_Pending[Any]]:
+    def _commit(self, batch: list[_Pending[Any]], *, per_piece: bool) -> list[_Pending[Any]]:
         """One transaction over `batch`; returns the pieces to run again in the next one."""
         retry: list[_Pending[Any]] = []
-        with write_transaction(self.engine) as conn:
-            lock_appends(conn)
+        within = _time_left(batch)
+        with write_transaction(self.engine, lock_wait=within) as conn:
+            lock_appends(conn, within=within)
             for pending in batch:
                 pending.result, pending.error = None, None
                 before = conn.info.get(_WRITES, 0)
                 try:
                     pending.result = pending.work(conn)
+                    if per_piece and self.before_commit is not None:
+                        self.before_commit(conn, [pending.tag])
                 except _OUTAGE:
-                    raise  # the connection or the server failed, not this piece of work
+                    raise  # the connection or the server failed (or timed out), not this piece
                 except Exception as exc:
                     if conn.info.get(_WRITES, 0) != before or isinstance(exc, sa.exc.DBAPIError):
                         raise _Spoiled(pending, exc) from exc
@@ -196,10 +276,14 @@ class GroupCommitter:
                     else:
                         log.exception("a command failed before writing")
                         pending.error = exc
-            if self.before_commit is not None:
-                done = [p.tag for p in batch if p.error is None and p not in retry]
-                if done:
+            done = [p.tag for p in batch if p.error is None and p not in retry]
+            if self.before_commit is not None and not per_piece and done:
+                try:
                     self.before_commit(conn, done)
+                except _OUTAGE:
+                    raise
+                except Exception as exc:
+                    raise _SharedStepFailed(str(exc)) from exc
         return retry
 
     def _retry(self, pending: _Pending[Any], exc: BaseException) -> bool:
@@ -213,6 +297,50 @@ class GroupCommitter:
         log.warning("giving up on a command after %d attempts: %s", pending.attempts, exc)
         pending.error = Busy("too many concurrent writes to this thread; retry shortly")
         return False
+
+
+def _busy() -> Busy:
+    return Busy("the database is busy and the write could not be made in time; retry shortly")
+
+
+def _answer(
+    pending: _Pending[Any], *, result: Any = None, error: BaseException | None = None
+) -> None:
+    if pending.future.done():
+        return
+    if error is not None:
+        pending.future.set_exception(error)
+    else:
+        pending.future.set_result(result)
+
+
+def _refuse_expired(batch: list[_Pending[Any]]) -> list[_Pending[Any]]:
+    """Answer `Busy` to what can no longer be done in time (it never ran); the rest."""
+    now = time.monotonic()
+    for pending in batch:
+        if pending.expired(now):
+            _answer(pending, error=_busy())
+    return [p for p in batch if not p.expired(now)]
+
+
+def _time_left(batch: list[_Pending[Any]]) -> float | None:
+    """Seconds until the batch's earliest deadline (rounded up to whole milliseconds, so
+    that a wait cut short there has seen it pass); None if no piece has one."""
+    deadlines = [p.deadline for p in batch if p.deadline is not None]
+    if not deadlines:
+        return None
+    return max(0.001, math.ceil((min(deadlines) - time.monotonic()) * 1000 + 1) / 1000)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A lock or statement timeout: the transaction is gone, nothing of it committed."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    orig = exc.orig
+    return (
+        getattr(orig, "sqlstate", None) in _TIMEOUT_SQLSTATES
+        or getattr(orig, "sqlite_errorname", None) == "SQLITE_BUSY"
+    )
 
 
 def _count_writes(

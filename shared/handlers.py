@@ -32,6 +32,14 @@ from shared.commands import (
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
 from shared.moderation_handlers import ModerationHandlers, is_banned
+from shared.results import (
+    ChangedComment,
+    CommentLikes,
+    NewComment,
+    Result,
+    SavedThread,
+    Subscription,
+)
 from shared.store import STREAMS, EventStore, NewEvent, StoredEvent
 from shared.user_handlers import UserHandlers, check_subscription
 from shared.validation import check_thread_id, clean_body, clean_title, clean_url
@@ -41,8 +49,6 @@ THREADS = ThreadState.__table__  # type: ignore[attr-defined]
 COMMENTS = CommentState.__table__  # type: ignore[attr-defined]
 LIKES = CommentLike.__table__  # type: ignore[attr-defined]
 
-Response = dict[str, Any]
-
 
 class Handlers:
     def __init__(self, store: EventStore, *, max_body_chars: int = 10_000) -> None:
@@ -50,7 +56,7 @@ class Handlers:
         self.max_body_chars = max_body_chars
         self.users = UserHandlers(self._append)
         self.moderation = ModerationHandlers(self._append)
-        self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Response]] = {
+        self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Result]] = {
             RegisterThread: self.register_thread,
             LockThread: self.lock_thread,
             PostComment: self.post_comment,
@@ -65,12 +71,12 @@ class Handlers:
             UnbanUser: self.moderation.unban,
         }
 
-    def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Response:
+    def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Result:
         return self._by_type[type(command)](conn, command, ctx)
 
     def change_subscription(
         self, conn: Connection, cmd: ChangeSubscription, ctx: RequestContext
-    ) -> Response:
+    ) -> Subscription:
         check_subscription(cmd)
         thread = _thread(conn, cmd.thread_id)
         if thread is None:
@@ -79,7 +85,7 @@ class Handlers:
             raise NotFound(f"thread {cmd.thread_id!r} does not exist")
         changed = ev.ThreadSubscriptionChanged(user_id=ctx.actor.id, level=cmd.level)
         stored = self._append(conn, ctx, cmd.thread_id, thread.version, changed)
-        return {"thread_id": cmd.thread_id, "level": cmd.level, "version": stored[-1].version}
+        return Subscription(thread_id=cmd.thread_id, level=cmd.level, version=stored[-1].version)
 
     def _append(
         self,
@@ -99,17 +105,19 @@ class Handlers:
 
     def register_thread(
         self, conn: Connection, cmd: RegisterThread, ctx: RequestContext
-    ) -> Response:
+    ) -> SavedThread:
         if not ctx.actor.is_admin:
             raise Forbidden("only an admin may register or update a thread")
         return self._save_thread(conn, cmd, ctx)
 
-    def lock_thread(self, conn: Connection, cmd: LockThread, ctx: RequestContext) -> Response:
+    def lock_thread(self, conn: Connection, cmd: LockThread, ctx: RequestContext) -> SavedThread:
         if not ctx.actor.is_moderator:
             raise Forbidden("only a moderator or an admin may lock or unlock a thread")
         return self._save_thread(conn, RegisterThread(cmd.thread_id, locked=cmd.locked), ctx)
 
-    def _save_thread(self, conn: Connection, cmd: RegisterThread, ctx: RequestContext) -> Response:
+    def _save_thread(
+        self, conn: Connection, cmd: RegisterThread, ctx: RequestContext
+    ) -> SavedThread:
         check_thread_id(cmd.thread_id)
         cmd_title, cmd_url = clean_title(cmd.title), clean_url(cmd.url)
         current = _thread(conn, cmd.thread_id)
@@ -135,15 +143,9 @@ class Handlers:
                 conn.execute(
                     THREADS.update().where(THREADS.c.thread_id == cmd.thread_id).values(**values)
                 )
-        return {
-            "id": cmd.thread_id,
-            "title": title,
-            "url": url,
-            "locked": locked,
-            "version": version,
-        }
+        return SavedThread(id=cmd.thread_id, title=title, url=url, locked=locked, version=version)
 
-    def post_comment(self, conn: Connection, cmd: PostComment, ctx: RequestContext) -> Response:
+    def post_comment(self, conn: Connection, cmd: PostComment, ctx: RequestContext) -> NewComment:
         _refuse_if_banned(conn, ctx)
         check_thread_id(cmd.thread_id)
         body = clean_body(cmd.body, self.max_body_chars)
@@ -183,15 +185,17 @@ class Handlers:
                 "parent_id": cmd.parent_id,
             },
         )
-        return {
-            "id": comment_id,
-            "thread_id": cmd.thread_id,
-            "parent_id": cmd.parent_id,
-            "version": stored[-1].version,
-            "position": stored[-1].position,
-        }
+        return NewComment(
+            id=comment_id,
+            thread_id=cmd.thread_id,
+            parent_id=cmd.parent_id,
+            version=stored[-1].version,
+            position=stored[-1].position,
+        )
 
-    def edit_comment(self, conn: Connection, cmd: EditComment, ctx: RequestContext) -> Response:
+    def edit_comment(
+        self, conn: Connection, cmd: EditComment, ctx: RequestContext
+    ) -> ChangedComment:
         _refuse_if_banned(conn, ctx)
         body = clean_body(cmd.body, self.max_body_chars)
         comment = _existing_comment(conn, cmd.comment_id)
@@ -205,19 +209,17 @@ class Handlers:
             )
         edited = ev.CommentEdited(comment_id=cmd.comment_id, body=body)
         stored = self._append(conn, ctx, comment.thread_id, comment.version, edited)
-        return {"id": cmd.comment_id, "thread_id": comment.thread_id, "version": stored[-1].version}
+        return ChangedComment(cmd.comment_id, comment.thread_id, stored[-1].version)
 
-    def delete_comment(self, conn: Connection, cmd: DeleteComment, ctx: RequestContext) -> Response:
+    def delete_comment(
+        self, conn: Connection, cmd: DeleteComment, ctx: RequestContext
+    ) -> ChangedComment:
         comment = _existing_comment(conn, cmd.comment_id)
         by_author = comment.author_id == ctx.actor.id
         if not (by_author or ctx.actor.is_moderator):
             raise Forbidden("only the author, a moderator or an admin may delete a comment")
         if comment.deleted:  # deleting twice is the same as deleting once
-            return {
-                "id": cmd.comment_id,
-                "thread_id": comment.thread_id,
-                "version": comment.version,
-            }
+            return ChangedComment(cmd.comment_id, comment.thread_id, comment.version)
         deleted = ev.CommentDeleted(
             comment_id=cmd.comment_id, deleted_by=ctx.actor.id, by_moderator=not by_author
         )
@@ -225,17 +227,19 @@ class Handlers:
         conn.execute(
             COMMENTS.update().where(COMMENTS.c.comment_id == cmd.comment_id).values(deleted=True)
         )
-        return {"id": cmd.comment_id, "thread_id": comment.thread_id, "version": stored[-1].version}
+        return ChangedComment(cmd.comment_id, comment.thread_id, stored[-1].version)
 
-    def like_comment(self, conn: Connection, cmd: LikeComment, ctx: RequestContext) -> Response:
+    def like_comment(self, conn: Connection, cmd: LikeComment, ctx: RequestContext) -> CommentLikes:
         return self._set_like(conn, cmd.comment_id, ctx, liked=True)
 
-    def unlike_comment(self, conn: Connection, cmd: UnlikeComment, ctx: RequestContext) -> Response:
+    def unlike_comment(
+        self, conn: Connection, cmd: UnlikeComment, ctx: RequestContext
+    ) -> CommentLikes:
         return self._set_like(conn, cmd.comment_id, ctx, liked=False)
 
     def _set_like(
         self, conn: Connection, comment_id: str, ctx: RequestContext, *, liked: bool
-    ) -> Response:
+    ) -> CommentLikes:
         if liked:
             _refuse_if_banned(conn, ctx)
         comment = _existing_comment(conn, comment_id, liked_by=ctx.actor.id)
@@ -243,12 +247,7 @@ class Handlers:
             raise Conflict("a deleted comment cannot be liked", code="comment_deleted")
         like_row = LIKES.c.comment_id == comment_id, LIKES.c.user_id == ctx.actor.id
         if comment.liked == liked:  # liking twice counts once
-            return {
-                "id": comment_id,
-                "thread_id": comment.thread_id,
-                "like_count": comment.like_count,
-                "version": comment.version,
-            }
+            return CommentLikes(comment_id, comment.thread_id, comment.like_count, comment.version)
 
         event: ev.DomainEvent
         if liked:
@@ -266,12 +265,7 @@ class Handlers:
             .where(COMMENTS.c.comment_id == comment_id)
             .values(like_count=like_count)
         )
-        return {
-            "id": comment_id,
-            "thread_id": comment.thread_id,
-            "like_count": like_count,
-            "version": stored[-1].version,
-        }
+        return CommentLikes(comment_id, comment.thread_id, like_count, stored[-1].version)
 
 
 def _refuse_if_banned(conn: Connection, ctx: RequestContext) -> None:

@@ -6,8 +6,6 @@ are updated in the same transaction. Banning twice or unbanning someone who is n
 banned changes nothing and appends nothing.
 """
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -15,12 +13,12 @@ from shared import events as ev
 from shared.commands import BanUser, RequestContext, UnbanUser
 from shared.errors import Forbidden, InvalidInput
 from shared.moderation_tables import ban_history, banned_users
+from shared.results import BanState
 from shared.store import STREAMS, StoredEvent
 from shared.streams import user_stream
 from shared.tokens import MAX_ID_LENGTH
 from shared.user_handlers import Append
 
-Response = dict[str, Any]
 MAX_REASON_CHARS = 1000
 
 
@@ -35,7 +33,7 @@ class ModerationHandlers:
     def __init__(self, append: Append) -> None:
         self._append = append
 
-    def ban(self, conn: Connection, cmd: BanUser, ctx: RequestContext) -> Response:
+    def ban(self, conn: Connection, cmd: BanUser, ctx: RequestContext) -> BanState:
         _check_moderator(ctx)
         _check_user_id(cmd.user_id)
         if cmd.user_id == ctx.actor.id:
@@ -55,9 +53,9 @@ class ModerationHandlers:
                 )
             )
             _record_history(conn, cmd.user_id, stored, banned=True)
-        return {"user_id": cmd.user_id, "banned": True}
+        return BanState(user_id=cmd.user_id, banned=True)
 
-    def unban(self, conn: Connection, cmd: UnbanUser, ctx: RequestContext) -> Response:
+    def unban(self, conn: Connection, cmd: UnbanUser, ctx: RequestContext) -> BanState:
         _check_moderator(ctx)
         _check_user_id(cmd.user_id)
         version, banned = _user_state(conn, cmd.user_id)
@@ -66,7 +64,7 @@ class ModerationHandlers:
             stored = self._append_to(conn, ctx, cmd.user_id, version, event)
             conn.execute(banned_users.delete().where(banned_users.c.user_id == cmd.user_id))
             _record_history(conn, cmd.user_id, stored, banned=False)
-        return {"user_id": cmd.user_id, "banned": False}
+        return BanState(user_id=cmd.user_id, banned=False)
 
     def _append_to(
         self,

@@ -7,6 +7,7 @@ before it reads the log, so a burst of comments on one thread queues one job.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 
@@ -74,6 +75,56 @@ class Nudger:
             )
             return False
         return True
+
+
+class NudgeThread:
+    """Sends nudges from a thread of its own, so that the committer answers its callers and
+    starts the next batch without waiting on Redis (decision 16).
+
+    What arrives while a send is under way is merged, one entry per thread (the first
+    request id wins), and sent next. A nudge lost here (a crash, a Redis outage) costs
+    only latency: the workers' periodic sweep finds the thread.
+    """
+
+    def __init__(self, nudger: Nudger) -> None:
+        self.nudger = nudger
+        self._pending: dict[str, str | None] = {}
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, threads: Mapping[str, str | None]) -> None:
+        with self._changed:
+            if self._closed:
+                return
+            for thread_id, request_id in threads.items():
+                self._pending.setdefault(thread_id, request_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._send, name="nudge", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def close(self) -> None:
+        """Send what is pending, then stop."""
+        with self._changed:
+            self._closed = True
+            thread = self._thread
+            self._changed.notify()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _send(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending and not self._closed:
+                    self._changed.wait()
+                if not self._pending:
+                    return
+                threads, self._pending = self._pending, {}
+            try:
+                self.nudger.nudge_many(threads)
+            except Exception:
+                log.exception("nudging failed; the sweep will find these threads")
 
 
 def enqueue_sweep_if_due(redis: Redis, interval_seconds: int) -> bool:

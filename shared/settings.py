@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     append_retries: int = Field(default=8, ge=1)
+    # How long a write may wait to be committed before it is answered 503 `busy` (nothing
+    # of it committed), and how many may wait at once before more are refused at once.
+    write_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    write_queue_limit: int = Field(default=1000, ge=1)
     sweep_interval_seconds: int = Field(default=10, ge=1)
     fold_batch_size: int = Field(default=1000, ge=1)
     # How long a read with `min_version` waits for the projection before answering anyway.

@@ -8,6 +8,7 @@ A transaction that takes the lock up front (`lock_appends`, as group commit does
 pays for it once, however many appends it makes.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,13 @@ APPEND_LOCK_KEY = 0x43686F727573
 _LOCKED_BY = "chorus_appends_locked_by"
 # Built once: constructing a statement costs more than executing a cached one.
 _LOCK = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY))
+# The same, with the lock wait and every statement of the transaction bounded (SET LOCAL),
+# in one round trip: the CTE's settings apply before the lock is waited for.
+_BOUNDED_LOCK = sa.text(
+    "WITH bounds AS MATERIALIZED ("
+    " SELECT set_config('lock_timeout', :ms, true), set_config('statement_timeout', :ms, true))"
+    " SELECT pg_advisory_xact_lock(:key) FROM bounds"
+).bindparams(key=APPEND_LOCK_KEY)
 _INSERT_EVENTS = EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True)
 _ADVANCE = (
     STREAMS.update()
@@ -44,10 +52,12 @@ _ADVANCE = (
 )
 
 
-def lock_appends(conn: Connection) -> None:
+def lock_appends(conn: Connection, *, within: float | None = None) -> None:
     """Hold the append lock until `conn`'s transaction ends (PostgreSQL; SQLite needs none).
 
-    Taken before any row lock, always: the one lock order every appender follows.
+    Taken before any row lock, always: the one lock order every appender follows. With
+    `within` (seconds), neither the wait for it nor any later statement of the transaction
+    may take longer: past that, PostgreSQL cancels it and the transaction fails whole.
     """
     if conn.dialect.name != "postgresql":
         return
@@ -56,7 +66,10 @@ def lock_appends(conn: Connection) -> None:
     transaction = conn.get_transaction()
     if transaction is not None and conn.info.get(_LOCKED_BY) is transaction:
         return
-    conn.execute(_LOCK)
+    if within is None:
+        conn.execute(_LOCK)
+    else:
+        conn.execute(_BOUNDED_LOCK, {"ms": f"{max(1, math.ceil(within * 1000))}ms"})
     conn.info[_LOCKED_BY] = conn.get_transaction()
 
 

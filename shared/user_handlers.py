@@ -5,7 +5,6 @@ stream, so the notification fold meets it in order with the comments.
 """
 
 from collections.abc import Callable
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,11 +27,11 @@ from shared.notification_tables import (
     preference_history,
     user_preferences,
 )
+from shared.results import NotificationsMarked, Preferences
 from shared.store import STREAMS, StoredEvent
 from shared.streams import user_stream
 from shared.validation import check_thread_id
 
-Response = dict[str, Any]
 LEVELS = ("watching", "default", "muted")
 NOTIFY_ON = ("conversations", "replies", "none")
 FREQUENCIES = ("immediate", "hourly", "daily", "off")
@@ -61,7 +60,7 @@ class UserHandlers:
 
     def change_preferences(
         self, conn: Connection, cmd: ChangePreferences, ctx: RequestContext
-    ) -> Response:
+    ) -> Preferences:
         notify_on, frequency = current_preferences(conn, ctx.actor.id)
         new_notify = cmd.notify_on if cmd.notify_on is not None else notify_on
         new_frequency = cmd.email_frequency if cmd.email_frequency is not None else frequency
@@ -90,11 +89,11 @@ class UserHandlers:
                     user_id=ctx.actor.id, position=stored.position, **values
                 )
             )
-        return {"notify_on": new_notify, "email_frequency": new_frequency}
+        return Preferences(notify_on=new_notify, email_frequency=new_frequency)
 
     def mark_read(
         self, conn: Connection, cmd: MarkNotificationsRead, ctx: RequestContext
-    ) -> Response:
+    ) -> NotificationsMarked:
         user_id = ctx.actor.id
         if len(cmd.comment_ids) > MAX_READ_IDS:
             raise InvalidInput(f"at most {MAX_READ_IDS} ids at once", code="too_many_ids")
@@ -107,7 +106,7 @@ class UserHandlers:
             ).scalar()
         ids = sorted(set(cmd.comment_ids))
         if up_to is None and not ids:
-            return {}
+            return NotificationsMarked()
         stored = self._append_user(
             conn, ctx, ev.NotificationsRead(comment_ids=ids, up_to_position=up_to)
         )
@@ -132,7 +131,7 @@ class UserHandlers:
                     .where(marks.c.user_id == user_id, marks.c.up_to_position < up_to)
                     .values(up_to_position=up_to, read_at=read_at)
                 )
-        return {}
+        return NotificationsMarked()
 
     def _append_user(
         self, conn: Connection, ctx: RequestContext, event: ev.DomainEvent

@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store,
             retries=settings.append_retries,
             max_body_chars=settings.max_body_chars,
+            write_timeout=settings.write_timeout_seconds,
+            max_waiting=settings.write_queue_limit,
             on_appended=api_metrics.count_appended,
             nudger=nudger,
         )

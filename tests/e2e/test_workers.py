@@ -42,7 +42,7 @@ def write_conversation(
             )
         else:
             parent = rng.choice(ids) if ids and rng.random() < 0.6 else None
-            ids.append(bus.execute(PostComment(thread, f"c{i}", parent), ctx)["id"])
+            ids.append(bus.execute(PostComment(thread, f"c{i}", parent), ctx).id)
         if nudge:
             nudge(thread)
 

@@ -45,7 +45,7 @@ def thread(engine: Engine, thread_id: str = "t1") -> dict[str, Any]:
 
 
 def post(bus: CommandBus, user: str, parent: str | None = None, body: str = "hi") -> str:
-    return str(bus.execute(PostComment("t1", body, parent), as_(user))["id"])
+    return bus.execute(PostComment("t1", body, parent), as_(user)).id
 
 
 def test_posting_builds_the_tree_with_depths_paths_and_counts(

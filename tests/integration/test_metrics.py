@@ -18,6 +18,7 @@ from shared.settings import Settings
 from shared.store import EventStore, NewEvent
 from tests.integration.conftest import JWT_SECRET, Auth
 from tests.smtp_sink import Inbox, free_port
+from tests.waiting import wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 COMMENTS_ROUTE = "/v1/threads/{thread_id}/comments"
@@ -189,6 +190,8 @@ def test_queue_depth_and_failed_jobs_are_read_from_redis(
     post(client, auth, "ann", "t1")
     post(client, auth, "bob", "t1")
     post(client, auth, "ann", "t2")
+    # Nudges leave from their own thread after the answer (decision 16): wait for t2's.
+    wait_for(lambda: Queue(FOLD_QUEUE, connection=redis).count == 2, "the nudges")
 
     samples = scrape(client)
 

@@ -31,7 +31,7 @@ class Newsletter:
         return RequestContext(Actor(user, user.title(), email=f"{user}@example.com"))
 
     def post(self, user: str, parent: str | None = None, body: str = "hi") -> str:
-        return str(self.bus.execute(PostComment("pows", body, parent), self.as_(user))["id"])
+        return self.bus.execute(PostComment("pows", body, parent), self.as_(user)).id
 
     def fold(self) -> None:
         fold(self.engine, self.store, "pows", notification_projection())

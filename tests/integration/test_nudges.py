@@ -1,4 +1,8 @@
-"""After each append the API queues one coalesced fold job; without Redis it still appends."""
+"""After each append the API queues one coalesced fold job; without Redis it still appends.
+
+Nudges are sent from a thread of their own once the callers are answered (decision 16), so
+a 201 does not mean the job is queued yet: the tests wait until it is.
+"""
 
 import logging
 from collections.abc import Callable
@@ -12,6 +16,11 @@ from services.api.app import create_app
 from shared.nudges import FOLD_JOB, FOLD_QUEUE, Nudger, pending_key
 from shared.settings import Settings
 from tests.integration.conftest import JWT_SECRET, Auth
+from tests.waiting import wait_for
+
+
+def queued(redis: Redis) -> list[tuple[str, ...]]:
+    return sorted(job.args for job in Queue(FOLD_QUEUE, connection=redis).get_jobs())
 
 
 def test_a_post_queues_a_fold_job_for_its_thread(
@@ -19,6 +28,7 @@ def test_a_post_queues_a_fold_job_for_its_thread(
 ) -> None:
     response = client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("ann"))
 
+    wait_for(lambda: queued(redis) == [("t1",)], "the fold job")
     jobs = Queue(FOLD_QUEUE, connection=redis).get_jobs()
     assert len(jobs) == 1
     assert jobs[0].func_name == FOLD_JOB
@@ -33,19 +43,21 @@ def test_a_burst_on_one_thread_queues_one_job_per_thread(
         client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("ann"))
     client.post("/v1/threads/t2/comments", json={"body": "x"}, headers=auth("ann"))
 
-    jobs = Queue(FOLD_QUEUE, connection=redis).get_jobs()
-    assert sorted(job.args for job in jobs) == [("t1",), ("t2",)]
+    # Once t2's job is queued, every t1 nudge was sent before it (one thread, in order).
+    wait_for(lambda: ("t2",) in queued(redis), "t2's fold job")
+    assert queued(redis) == [("t1",), ("t2",)]
 
 
 def test_a_new_job_is_queued_once_the_worker_has_claimed_the_last_one(
     client: TestClient, auth: Auth, redis: Redis
 ) -> None:
     client.post("/v1/threads/t1/comments", json={"body": "x"}, headers=auth("ann"))
+    wait_for(lambda: queued(redis) == [("t1",)], "the first fold job")
     redis.delete(pending_key("t1"))  # what the fold job does before reading the log
 
     client.post("/v1/threads/t1/comments", json={"body": "y"}, headers=auth("ann"))
 
-    assert len(Queue(FOLD_QUEUE, connection=redis).get_jobs()) == 2
+    wait_for(lambda: queued(redis) == [("t1",), ("t1",)], "a second fold job")
 
 
 def test_with_redis_down_the_append_succeeds_and_a_warning_is_logged(

@@ -60,6 +60,7 @@ from shared.errors import (
 )
 from shared.moderation_tables import banned_users
 from shared.projection_tables import LIVE
+from shared.results import BanState, NewComment, SavedThread
 from shared.store import EventStore
 from shared.write_index import CommentLike, CommentState, ThreadState
 
@@ -125,9 +126,7 @@ class Model:
     comments: dict[str, Comment] = field(default_factory=dict)  # in posting order
     banned: set[str] = field(default_factory=set)
     # (user, key) -> the keyed post and the answer it got
-    keyed_posts: dict[tuple[str, str], tuple[PostComment, dict[str, Any]]] = field(
-        default_factory=dict
-    )
+    keyed_posts: dict[tuple[str, str], tuple[PostComment, NewComment]] = field(default_factory=dict)
 
     def visible_below(self, comment_id: str) -> int:
         children = [c for c, row in self.comments.items() if row.parent == comment_id]
@@ -194,7 +193,7 @@ def rules_machine(engine: Engine) -> type[RuleBasedStateMachine]:
             refusals: set[Refusal],
             appends: int,
             key: str | None = None,
-        ) -> dict[str, Any] | None:
+        ) -> Any:
             """Run `command`; refused exactly when the model has refusals, with one of them,
             appending nothing; else accepted, appending `appends` events."""
             before = count_events(engine)
@@ -217,12 +216,12 @@ def rules_machine(engine: Engine) -> type[RuleBasedStateMachine]:
             return set()
 
         def save_thread(
-            self, thread_id: str, title: str | None, locked: bool | None, answer: dict[str, Any]
+            self, thread_id: str, title: str | None, locked: bool | None, answer: SavedThread
         ) -> None:
             thread = self.model.threads.setdefault(thread_id, Thread())
             thread.title = title if title is not None else thread.title
             thread.locked = locked if locked is not None else thread.locked
-            assert (answer["title"], answer["locked"]) == (thread.title, thread.locked)
+            assert (answer.title, answer.locked) == (thread.title, thread.locked)
 
         # -- threads ------------------------------------------------------------------
 
@@ -315,9 +314,9 @@ def rules_machine(engine: Engine) -> type[RuleBasedStateMachine]:
             answer = self.expect(command, who, refusals, 1 + (thread is None), key)
             if answer is None:
                 return
-            assert (answer["thread_id"], answer["parent_id"]) == (thread_id, parent_id)
+            assert (answer.thread_id, answer.parent_id) == (thread_id, parent_id)
             self.model.threads.setdefault(thread_id, Thread())
-            self.model.comments[answer["id"]] = Comment(
+            self.model.comments[answer.id] = Comment(
                 thread_id, self.user(who), parent_id, command.body.strip()
             )
             if key is not None:
@@ -399,7 +398,7 @@ def rules_machine(engine: Engine) -> type[RuleBasedStateMachine]:
                 comment.likers.add(self.user(who))
             else:
                 comment.likers.discard(self.user(who))
-            assert answer["like_count"] == len(comment.likers)
+            assert answer.like_count == len(comment.likers)
 
         # -- bans ---------------------------------------------------------------------
 
@@ -416,7 +415,7 @@ def rules_machine(engine: Engine) -> type[RuleBasedStateMachine]:
             answer = self.expect(command, who, refusals, appends)
             if answer is None:
                 return
-            assert answer == {"user_id": target, "banned": banning}
+            assert answer == BanState(user_id=target, banned=banning)
             if banning:
                 self.model.banned.add(target)
             else:

@@ -63,3 +63,57 @@ def test_user_ids_fit_the_user_stream_column() -> None:
     assert len(user_stream(longest)) <= 200
     with pytest.raises(Unauthorized):
         verify_token(mint_token(SECRET, sub="u" * 191, name="L"), SECRET)
+
+
+def _claims(**overrides: object) -> dict[str, object]:
+    return {"sub": "u1", "name": "Ann", "exp": 9999999999, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("claims", "claim"),
+    [
+        (_claims(sub="u\x001"), "sub"),
+        (_claims(sub="u\ud8001"), "sub"),  # a lone surrogate, as PyJWT decodes "\ud800"
+        (_claims(sub="u\n1"), "sub"),
+        (_claims(sub=""), "sub"),
+        (_claims(name="Ann\x00"), "name"),
+        (_claims(name="Ann\udfff"), "name"),
+        (_claims(name="Ann\x1b[31m"), "name"),
+        (_claims(name=["Ann"]), "name"),
+        (_claims(email="a" * 310 + "@example.com"), "email"),  # 322 characters
+        (_claims(email="ann\x00@example.com"), "email"),
+        (_claims(email="ann\ud800@example.com"), "email"),
+        (_claims(email="not an address"), "email"),
+        (_claims(email="ann@localhost"), "email"),
+        (_claims(email=["ann@example.com"]), "email"),
+        (_claims(roles=["moderator", 7]), "roles"),
+        (_claims(roles=["x"] * 21), "roles"),
+        (_claims(roles=["m" * 65]), "roles"),
+    ],
+)
+def test_a_claim_no_column_could_hold_is_refused_naming_the_claim(
+    claims: dict[str, object], claim: str
+) -> None:
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized) as refused:
+        verify_token(token, SECRET)
+    assert refused.value.code == "invalid_token"
+    assert f"`{claim}`" in refused.value.message
+
+
+def test_emails_are_stored_normalized_and_an_empty_one_means_none() -> None:
+    def email_of(email: object) -> str | None:
+        token = jwt.encode(_claims(email=email), SECRET, algorithm="HS256")
+        return verify_token(token, SECRET).email
+
+    assert email_of("Ann@Example.COM") == "Ann@example.com"
+    assert email_of("ann@münchen.de") == "ann@münchen.de"
+    assert email_of("") is None
+    assert email_of(None) is None
+    long = "a" * 64 + "@" + ".".join(["b" * 63] * 2) + ".example.org"
+    assert email_of(long) == long
+
+
+def test_long_display_names_are_cut_to_the_limit() -> None:
+    token = jwt.encode(_claims(name="  " + "N" * 300 + "  "), SECRET, algorithm="HS256")
+    assert verify_token(token, SECRET).name == "N" * 100

@@ -1,4 +1,8 @@
-"""Posting, editing, deleting and liking comments."""
+"""Posting, editing, deleting and liking comments.
+
+Write routes are `async`: they await the committer (`CommandBus.run`) on the event loop,
+so a slow commit holds no thread of the pool, and the wait is bounded (decision 17).
+"""
 
 from fastapi import APIRouter
 
@@ -31,37 +35,45 @@ router = APIRouter(
     response_model=CommentCreated,
     dependencies=[PostingLimit],
 )
-def post_comment(
+async def post_comment(
     thread_id: ThreadId, payload: CommentIn, ctx: WriteContext, services: ServicesDep
 ) -> CommentCreated:
     """Post a comment, or a reply when `parent_id` is given. Honours `Idempotency-Key`."""
-    command = PostComment(thread_id, payload.body, payload.parent_id)
-    return CommentCreated(**services.bus.execute(command, ctx))
+    posted = await services.bus.run(PostComment(thread_id, payload.body, payload.parent_id), ctx)
+    return CommentCreated.model_validate(posted, from_attributes=True)
 
 
 @router.patch("/comments/{comment_id}", response_model=CommentWritten, dependencies=[EditingLimit])
-def edit_comment(
+async def edit_comment(
     comment_id: CommentId, payload: CommentEditIn, ctx: WriteContext, services: ServicesDep
 ) -> CommentWritten:
     """Replace a comment's body (its author only)."""
-    return CommentWritten(**services.bus.execute(EditComment(comment_id, payload.body), ctx))
+    edited = await services.bus.run(EditComment(comment_id, payload.body), ctx)
+    return CommentWritten.model_validate(edited, from_attributes=True)
 
 
 @router.delete("/comments/{comment_id}", response_model=CommentWritten)
-def delete_comment(
+async def delete_comment(
     comment_id: CommentId, ctx: WriteContext, services: ServicesDep
 ) -> CommentWritten:
     """Soft-delete a comment (its author, a moderator or an admin)."""
-    return CommentWritten(**services.bus.execute(DeleteComment(comment_id), ctx))
+    deleted = await services.bus.run(DeleteComment(comment_id), ctx)
+    return CommentWritten.model_validate(deleted, from_attributes=True)
 
 
 @router.put("/comments/{comment_id}/like", response_model=LikeState)
-def like_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
+async def like_comment(
+    comment_id: CommentId, ctx: WriteContext, services: ServicesDep
+) -> LikeState:
     """Like a comment; liking twice counts once."""
-    return LikeState(**services.bus.execute(LikeComment(comment_id), ctx))
+    likes = await services.bus.run(LikeComment(comment_id), ctx)
+    return LikeState.model_validate(likes, from_attributes=True)
 
 
 @router.delete("/comments/{comment_id}/like", response_model=LikeState)
-def unlike_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
+async def unlike_comment(
+    comment_id: CommentId, ctx: WriteContext, services: ServicesDep
+) -> LikeState:
     """Take a like back; unliking what was never liked changes nothing."""
-    return LikeState(**services.bus.execute(UnlikeComment(comment_id), ctx))
+    likes = await services.bus.run(UnlikeComment(comment_id), ctx)
+    return LikeState.model_validate(likes, from_attributes=True)

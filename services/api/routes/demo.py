@@ -54,7 +54,7 @@ def demo_token(payload: DemoTokenIn, services: ServicesDep) -> DemoTokenOut:
         services.settings.jwt_secret,
         sub=f"demo-{payload.user}",
         name=name,
-        email=f"{payload.user}@demo.invalid",
+        email=f"{payload.user}@demo.example.com",
         roles=roles,
         ttl=timedelta(hours=12),
     )

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
 from services.api import inbox_queries as iq
 from services.api.cursors import MAX_CURSOR_CHARS
@@ -61,13 +62,14 @@ def list_notifications(
 
 
 @router.post("/me/notifications/read", response_model=UnreadCountPublic)
-def mark_notifications_read(
+async def mark_notifications_read(
     payload: MarkReadIn, ctx: WriteContext, services: ServicesDep
 ) -> UnreadCountPublic:
     """Mark notifications read, by id or all of them; answers how many are left unread."""
     command = MarkNotificationsRead(tuple(payload.ids or ()), everything=payload.everything)
-    services.bus.execute(command, ctx)
-    return UnreadCountPublic(unread_count=iq.unread_count(services.engine, ctx.actor.id))
+    await services.bus.run(command, ctx)
+    unread = await run_in_threadpool(iq.unread_count, services.engine, ctx.actor.id)
+    return UnreadCountPublic(unread_count=unread)
 
 
 @router.get("/me/preferences", response_model=PreferencesPublic)
@@ -78,12 +80,13 @@ def get_preferences(user: CurrentUser, services: ServicesDep) -> PreferencesPubl
 
 
 @router.put("/me/preferences", response_model=PreferencesPublic)
-def change_preferences(
+async def change_preferences(
     payload: PreferencesIn, ctx: WriteContext, services: ServicesDep
 ) -> PreferencesPublic:
     """Change either preference; it applies to comments posted from now on."""
     command = ChangePreferences(payload.notify_on, payload.email_frequency)
-    return PreferencesPublic(**services.bus.execute(command, ctx))
+    preferences = await services.bus.run(command, ctx)
+    return PreferencesPublic.model_validate(preferences, from_attributes=True)
 
 
 @router.get("/threads/{thread_id}/subscription", response_model=SubscriptionPublic)
@@ -96,14 +99,13 @@ def get_subscription(
 
 
 @router.put("/threads/{thread_id}/subscription", response_model=SubscriptionWritten)
-def change_subscription(
+async def change_subscription(
     thread_id: ThreadId, payload: SubscriptionIn, ctx: WriteContext, services: ServicesDep
 ) -> SubscriptionWritten:
     """Watch a thread (hear of every comment), mute it (hear of none) or go back to default."""
     # The change is in the thread's stream: the fold applies it in order with the comments.
-    return SubscriptionWritten(
-        **services.bus.execute(ChangeSubscription(thread_id, payload.level), ctx)
-    )
+    changed = await services.bus.run(ChangeSubscription(thread_id, payload.level), ctx)
+    return SubscriptionWritten.model_validate(changed, from_attributes=True)
 
 
 def _notification(record: iq.NotificationRecord) -> NotificationPublic:

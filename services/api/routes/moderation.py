@@ -34,31 +34,39 @@ class ThreadLockState(BaseModel):
 
 
 @router.put("/users/{user_id}/ban", response_model=BanState)
-def ban_user(user_id: UserId, payload: BanIn, ctx: WriteContext, services: ServicesDep) -> BanState:
+async def ban_user(
+    user_id: UserId, payload: BanIn, ctx: WriteContext, services: ServicesDep
+) -> BanState:
     """Ban a user: they can no longer post, edit or like. Banning twice changes nothing."""
-    return BanState(**services.bus.execute(BanUser(user_id, payload.reason), ctx))
+    banned = await services.bus.run(BanUser(user_id, payload.reason), ctx)
+    return BanState.model_validate(banned, from_attributes=True)
 
 
 @router.delete("/users/{user_id}/ban", response_model=BanState)
-def unban_user(user_id: UserId, ctx: WriteContext, services: ServicesDep) -> BanState:
+async def unban_user(user_id: UserId, ctx: WriteContext, services: ServicesDep) -> BanState:
     """Lift a user's ban."""
-    return BanState(**services.bus.execute(UnbanUser(user_id), ctx))
+    unbanned = await services.bus.run(UnbanUser(user_id), ctx)
+    return BanState.model_validate(unbanned, from_attributes=True)
 
 
 @router.put("/threads/{thread_id}/lock", response_model=ThreadLockState)
-def lock_thread(thread_id: ThreadId, ctx: WriteContext, services: ServicesDep) -> ThreadLockState:
+async def lock_thread(
+    thread_id: ThreadId, ctx: WriteContext, services: ServicesDep
+) -> ThreadLockState:
     """Lock a thread: it accepts no new comments or edits."""
-    return _set_lock(services, thread_id, ctx, locked=True)
+    return await _set_lock(services, thread_id, ctx, locked=True)
 
 
 @router.delete("/threads/{thread_id}/lock", response_model=ThreadLockState)
-def unlock_thread(thread_id: ThreadId, ctx: WriteContext, services: ServicesDep) -> ThreadLockState:
+async def unlock_thread(
+    thread_id: ThreadId, ctx: WriteContext, services: ServicesDep
+) -> ThreadLockState:
     """Unlock a thread."""
-    return _set_lock(services, thread_id, ctx, locked=False)
+    return await _set_lock(services, thread_id, ctx, locked=False)
 
 
-def _set_lock(
+async def _set_lock(
     services: ServicesDep, thread_id: str, ctx: WriteContext, *, locked: bool
 ) -> ThreadLockState:
-    result = services.bus.execute(LockThread(thread_id, locked), ctx)
-    return ThreadLockState(id=result["id"], locked=result["locked"], version=result["version"])
+    saved = await services.bus.run(LockThread(thread_id, locked), ctx)
+    return ThreadLockState(id=saved.id, locked=saved.locked, version=saved.version)

@@ -16,12 +16,13 @@ router = APIRouter(
 
 
 @router.put("/{thread_id}", response_model=ThreadWritten)
-def register_thread(
+async def register_thread(
     thread_id: ThreadId, payload: ThreadIn, ctx: WriteContext, services: ServicesDep
 ) -> ThreadWritten:
     """Register a thread or update its title, url and lock (admin only)."""
     command = RegisterThread(thread_id, payload.title, payload.url, payload.locked)
-    return ThreadWritten(**services.bus.execute(command, ctx))
+    saved = await services.bus.run(command, ctx)
+    return ThreadWritten.model_validate(saved, from_attributes=True)
 
 
 @router.get("/{thread_id}/events", response_model=ThreadEventsPublic)

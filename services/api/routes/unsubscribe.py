@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import ServicesDep
 from services.api.openapi import errors
@@ -36,14 +37,14 @@ def unsubscribe_page(token: Token, services: ServicesDep) -> HTMLResponse:
 
 
 @router.post("/unsubscribe", response_model=None)
-def unsubscribe(token: Token, request: Request, services: ServicesDep) -> Response:
+async def unsubscribe(token: Token, request: Request, services: ServicesDep) -> Response:
     """Turn the token's owner's notification emails off (in-app notifications stay)."""
     user_id = read_token(services.settings.jwt_secret, token)
     ctx = RequestContext(
-        actor=_actor(services, user_id),
+        actor=await run_in_threadpool(_actor, services, user_id),
         request_id=request.scope.get("state", {}).get("request_id"),
     )
-    services.bus.execute(ChangePreferences(email_frequency="off"), ctx)
+    await services.bus.run(ChangePreferences(email_frequency="off"), ctx)
     if "text/html" in request.headers.get("accept", ""):  # our own page's button
         return HTMLResponse(_render("unsubscribed.html.j2"))
     return JSONResponse({"unsubscribed": True})
