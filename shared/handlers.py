@@ -42,6 +42,10 @@ COMMENTS = CommentState.__table__  # type: ignore[attr-defined]
 LIKES = CommentLike.__table__  # type: ignore[attr-defined]
 
 Response = dict[str, Any]
+# The deepest a chain of replies may go: comments sit at depths 0 (top level) to
+# MAX_DEPTH - 1. A reply costs the fold one row update per ancestor and its stored path
+# grows with its depth, so depth bounds the cost of each reply (docs/decisions.md, 18).
+MAX_DEPTH = 50
 
 
 class Handlers:
@@ -153,6 +157,7 @@ class Handlers:
             raise Conflict(
                 "this thread is locked: it accepts no new comments", code="thread_locked"
             )
+        depth = 0
         if cmd.parent_id is not None:
             parent = _comment(conn, cmd.parent_id)
             if parent is None or parent.thread_id != cmd.thread_id:
@@ -162,6 +167,12 @@ class Handlers:
                 )
             if parent.deleted:
                 raise Conflict("the parent comment was deleted", code="parent_deleted")
+            depth = parent.depth + 1
+        if depth >= MAX_DEPTH:
+            raise InvalidInput(
+                f"replies nest at most {MAX_DEPTH} levels deep; reply to an earlier comment",
+                code="too_deep",
+            )
 
         comment_id = new_id()
         posted = ev.CommentPosted(
@@ -181,6 +192,7 @@ class Handlers:
                 "thread_id": cmd.thread_id,
                 "author_id": ctx.actor.id,
                 "parent_id": cmd.parent_id,
+                "depth": depth,
             },
         )
         return {
