@@ -22,8 +22,8 @@ depends_on: str | Sequence[str] | None = None
 BACKFILL_INDEX = "ix_comment_state_parent_backfill"
 BACKFILL_TABLE = "comment_depth_backfill"
 
-COMPUTE_DEPTHS = f"""
-INSERT INTO {BACKFILL_TABLE} (comment_id, depth)
+COMPUTE_DEPTHS = """
+INSERT INTO comment_depth_backfill (comment_id, depth)
 WITH RECURSIVE tree (comment_id, depth) AS (
     SELECT comment_id, 0 FROM comment_state WHERE parent_id IS NULL
     UNION ALL
@@ -32,12 +32,12 @@ WITH RECURSIVE tree (comment_id, depth) AS (
 )
 SELECT comment_id, depth FROM tree WHERE depth > 0
 """
-COPY_DEPTHS = f"""
+COPY_DEPTHS = """
 UPDATE comment_state
 SET depth = (
-    SELECT b.depth FROM {BACKFILL_TABLE} AS b WHERE b.comment_id = comment_state.comment_id
+    SELECT b.depth FROM comment_depth_backfill AS b WHERE b.comment_id = comment_state.comment_id
 )
-WHERE comment_id IN (SELECT comment_id FROM {BACKFILL_TABLE})
+WHERE comment_id IN (SELECT comment_id FROM comment_depth_backfill)
 """
 
 
