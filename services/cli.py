@@ -1,4 +1,4 @@
-"""The `chorus` command: run the API, migrate, mint development tokens."""
+"""The `chorus` command: run the API and workers, migrate, rebuild, verify, mint tokens."""
 
 from typing import Annotated
 
@@ -123,6 +123,48 @@ def rebuild(
         f"rebuilt {projection}: {result.events} events in {result.threads} threads"
         f" ({result.dead_lettered} dead-lettered)"
     )
+
+
+@app.command()
+def verify(
+    limit: Annotated[int, typer.Option(help="How many differences to list")] = 50,
+) -> None:
+    """Replay the log and report every write-side or projection row that disagrees with it.
+
+    Exits 1 if any does, 0 otherwise. Projections are compared as far as they have folded.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from services.worker.verify import verify as run_verify
+    from shared.db import create_db_engine
+
+    console = Console()
+    engine = create_db_engine(get_settings().database_url)
+    with console.status("replaying the log…"):
+        report = run_verify(engine, keep=limit)
+    engine.dispose()
+    checked = f"{report.threads:,} threads, {report.users:,} user streams, {report.events:,} events"
+    if report.unreadable_events:
+        checked += f" ({report.unreadable_events:,} unreadable: see `chorus dead-letters`)"
+    if report.ok:
+        console.print(f"[green]every row agrees with the log[/green]: {checked}")
+        return
+    total = report.total_differences
+    rows = "1 row disagrees" if total == 1 else f"{total:,} rows disagree"
+    console.print(f"[red]{rows} with the log[/red]: {checked}")
+    table = Table("table", "key", "problem", "column", "found", "expected")
+    for difference in report.differences:
+        cells = (difference.table, difference.key, difference.problem, difference.column)
+        # Text, not markup: keys and values are data, and may hold "[...]".
+        table.add_row(
+            *(Text(cell or "") for cell in (*cells, difference.found, difference.expected))
+        )
+    console.print(table)
+    if total > limit:
+        console.print(f"… and {total - limit:,} more")
+    raise typer.Exit(1)
 
 
 @app.command()

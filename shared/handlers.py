@@ -49,6 +49,10 @@ THREADS = ThreadState.__table__  # type: ignore[attr-defined]
 COMMENTS = CommentState.__table__  # type: ignore[attr-defined]
 LIKES = CommentLike.__table__  # type: ignore[attr-defined]
 
+# The deepest a chain of replies may go: comments sit at depths 0 (top level) to
+# MAX_DEPTH - 1. A reply costs the fold one row update per ancestor and its stored path
+# grows with its depth, so depth bounds the cost of each reply (docs/decisions.md, 18).
+MAX_DEPTH = 50
 
 class Handlers:
     def __init__(self, store: EventStore, *, max_body_chars: int = 10_000) -> None:
@@ -155,6 +159,7 @@ class Handlers:
             raise Conflict(
                 "this thread is locked: it accepts no new comments", code="thread_locked"
             )
+        depth = 0
         if cmd.parent_id is not None:
             parent = _comment(conn, cmd.parent_id)
             if parent is None or parent.thread_id != cmd.thread_id:
@@ -164,6 +169,12 @@ class Handlers:
                 )
             if parent.deleted:
                 raise Conflict("the parent comment was deleted", code="parent_deleted")
+            depth = parent.depth + 1
+        if depth >= MAX_DEPTH:
+            raise InvalidInput(
+                f"replies nest at most {MAX_DEPTH} levels deep; reply to an earlier comment",
+                code="too_deep",
+            )
 
         comment_id = new_id()
         posted = ev.CommentPosted(
@@ -183,6 +194,7 @@ class Handlers:
                 "thread_id": cmd.thread_id,
                 "author_id": ctx.actor.id,
                 "parent_id": cmd.parent_id,
+                "depth": depth,
             },
         )
         return NewComment(

@@ -32,6 +32,8 @@ class CommentState(SQLModel, table=True):
     parent_id: str | None = Field(default=None, max_length=40)
     deleted: bool = False
     like_count: int = 0
+    # 0 for a top-level comment, one more than its parent for a reply (migration 0005).
+    depth: int = 0
 
 
 class CommentLike(SQLModel, table=True):

@@ -8,7 +8,9 @@ moved and does nothing.
 
 An event that cannot be applied is dead-lettered with its error and skipped, so a
 thread never stalls behind it; the batch is replayed event by event (savepoints)
-to isolate it.
+to isolate it. Only the event's own errors dead-letter it (`fold_errors`): a database
+error fails the fold, the transaction rolls back with the checkpoint, and the next
+nudge or the sweep folds the thread again.
 """
 
 import functools
@@ -22,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from services.worker.fold_errors import is_event_error
 from services.worker.thread_projectors import apply as apply_to_tree
 from services.worker.tree_session import TreeSession
 from shared.db import insert_ignoring_conflicts, write_transaction
@@ -212,16 +215,21 @@ def _apply_batch(
         with conn.begin_nested():
             result.emails_due += projection.apply(conn, stream_id, events)
         result.applied += len(events)
-    except Exception:
-        # Some event in the batch cannot be applied: replay one by one to isolate it.
-        for event in events:
-            try:
-                with conn.begin_nested():
-                    result.emails_due += projection.apply(conn, stream_id, [event])
-                result.applied += 1
-            except Exception as exc:
-                _dead_letter(conn, projection.name, event, exc)
-                result.dead_lettered += 1
+        return
+    except Exception as exc:
+        if not is_event_error(exc):
+            raise  # the database's fault: fail the fold, keep the checkpoint (fold_errors)
+    # Some event in the batch cannot be applied: replay one by one to isolate it.
+    for event in events:
+        try:
+            with conn.begin_nested():
+                result.emails_due += projection.apply(conn, stream_id, [event])
+            result.applied += 1
+        except Exception as exc:
+            if not is_event_error(exc):
+                raise
+            _dead_letter(conn, projection.name, event, exc)
+            result.dead_lettered += 1
 
 
 def _save_checkpoint(
