@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     mail_lease_seconds: int = Field(default=300, ge=10)
     mail_max_attempts: int = Field(default=8, ge=1)
 
-    # Posting limits, kept in Redis (services/api/rate_limit.py). Each is "at most N in any
+    # Write limits, kept in Redis (services/api/rate_limit.py). Each is "at most N in any
     # window": sized so that a person typing never meets them. Off for benchmarks and
     # trusted server-to-server callers.
     rate_limit_enabled: bool = True
@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     rate_limit_posts_per_hour: int = Field(default=300, ge=1)  # per user
     rate_limit_posts_per_minute_per_ip: int = Field(default=60, ge=1)
     rate_limit_edits_per_minute: int = Field(default=30, ge=1)  # per user
+    # The other writes, per user in any minute: each appends an event, so a script must
+    # not be able to flood a stream with them. A liking (or unliking) spree through a
+    # thread stays under one a second; settings and read marks change far less often.
+    rate_limit_likes_per_minute: int = Field(default=60, ge=1)
+    rate_limit_subscriptions_per_minute: int = Field(default=30, ge=1)
+    rate_limit_preferences_per_minute: int = Field(default=30, ge=1)
+    rate_limit_mark_read_per_minute: int = Field(default=60, ge=1)
 
     # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
     # readers to anyone: `chorus dev` turns it on. Never enable it in production.

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from services.api.deps import CommentId, ServicesDep, ThreadId, WriteContext
 from services.api.openapi import errors
-from services.api.rate_limit import EditingLimit, PostingLimit
+from services.api.rate_limit import EditingLimit, LikingLimit, PostingLimit
 from services.api.schemas import (
     CommentCreated,
     CommentEditIn,
@@ -55,13 +55,13 @@ def delete_comment(
     return CommentWritten(**services.bus.execute(DeleteComment(comment_id), ctx))
 
 
-@router.put("/comments/{comment_id}/like", response_model=LikeState)
+@router.put("/comments/{comment_id}/like", response_model=LikeState, dependencies=[LikingLimit])
 def like_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
     """Like a comment; liking twice counts once."""
     return LikeState(**services.bus.execute(LikeComment(comment_id), ctx))
 
 
-@router.delete("/comments/{comment_id}/like", response_model=LikeState)
+@router.delete("/comments/{comment_id}/like", response_model=LikeState, dependencies=[LikingLimit])
 def unlike_comment(comment_id: CommentId, ctx: WriteContext, services: ServicesDep) -> LikeState:
     """Take a like back; unliking what was never liked changes nothing."""
     return LikeState(**services.bus.execute(UnlikeComment(comment_id), ctx))
