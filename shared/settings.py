@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     rate_limit_preferences_per_minute: int = Field(default=30, ge=1)
     rate_limit_mark_read_per_minute: int = Field(default=60, ge=1)
 
+    # Retention (services/worker/retention.py): a worker job deletes what is past it.
+    # An idempotency key answers retries for at least this long (a client retries within
+    # seconds or minutes; a day covers a night-long outage, as Stripe's 24 h does).
+    idempotency_retention_hours: int = Field(default=24, ge=1)
+    # Sent, skipped and failed outbox rows are kept this long after they were last due,
+    # for an operator asking "did that email go out?"; pending and sending rows always stay.
+    outbox_retention_days: int = Field(default=7, ge=1)
+    # `/metrics` reads SQL and Redis at most once per this many seconds per API process;
+    # concurrent scrapes share one reading. 0 reads on every scrape.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+
     # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
     # readers to anyone: `chorus dev` turns it on. Never enable it in production.
     demo_enabled: bool = False
