@@ -1,12 +1,15 @@
 """Retention: deleting idempotency keys and finished outbox rows once they have expired.
 
 One run (`prune_expired`; the RQ job is `services.worker.jobs.prune`, queued by the
-workers' maintenance pass) deletes in chunks of `CHUNK` rows, each chunk its own short
-transaction, so no lock is held for long: on SQLite a chunk holds the write lock for
-milliseconds and the API's commits slip in between; on PostgreSQL it locks only the rows
-it deletes (`FOR UPDATE SKIP LOCKED`, so two runs at once never wait on each other). A run
-stops after `MAX_CHUNKS` chunks per table and says so (`more`): the job then queues
-another one behind whatever was queued meanwhile.
+workers' maintenance pass) deletes expired rows in chunks of `CHUNK`, each in its own
+short transaction, so no lock is held for long: on SQLite a chunk holds the write lock for
+some milliseconds and the API's commits slip in between; on PostgreSQL it locks only the
+rows it deletes (`FOR UPDATE SKIP LOCKED`: two runs at once never wait on each other). A
+chunk finds its rows through an index range and deletes them by primary key: a
+`DELETE ... WHERE id IN (SELECT ... LIMIT n)` would be planned by PostgreSQL as a scan of
+the whole table, for every chunk. A run stops after `MAX_CHUNKS` chunks per table (and
+outbox status) and says so (`more`): the job then queues another one behind whatever was
+queued meanwhile.
 
 **Idempotency keys** older than `CHORUS_IDEMPOTENCY_RETENTION_HOURS` (by `created_at`,
 indexed). A key is answered for at least that long; a retry after it has been pruned runs
@@ -31,10 +34,10 @@ The rows deleted are added, per status, to `email_outbox_pruned` in the same tra
 so the all-time totals (`rows + pruned`) that `/metrics` reports do not move.
 """
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,14 +45,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from shared.db import write_transaction
-from shared.notification_tables import email_outbox
+from shared.notification_tables import FINISHED_STATUSES, email_outbox
 from shared.retention_tables import email_outbox_pruned
 from shared.settings import Settings
 from shared.timeutil import as_utc
 from shared.write_index import IdempotencyRecord
 
 KEYS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-FINISHED = ("sent", "skipped", "failed")
 CHUNK = 1000
 MAX_CHUNKS = 100  # per table and run: 100,000 rows, then another job takes the rest
 
@@ -73,60 +75,66 @@ def prune_expired(
     now = as_utc(now or datetime.now(UTC))
     keys_before = now - timedelta(hours=settings.idempotency_retention_hours)
     rows_before = now - timedelta(days=settings.outbox_retention_days)
-    keys, more_keys = _in_chunks(
-        lambda: prune_idempotency_keys(engine, keys_before, chunk), chunk, max_chunks
+    keys, more = _in_chunks(
+        partial(prune_idempotency_keys, engine, keys_before, chunk), chunk, max_chunks
     )
-    rows, more_rows = _in_chunks(
-        lambda: prune_outbox(engine, rows_before, chunk), chunk, max_chunks
-    )
-    return PruneSummary(idempotency_keys=keys, outbox_rows=rows, more=more_keys or more_rows)
+    rows = 0
+    for status in FINISHED_STATUSES:
+        deleted, more_of_status = _in_chunks(
+            partial(prune_outbox, engine, status, rows_before, chunk), chunk, max_chunks
+        )
+        rows, more = rows + deleted, more or more_of_status
+    return PruneSummary(idempotency_keys=keys, outbox_rows=rows, more=more)
 
 
 def prune_idempotency_keys(engine: Engine, before: datetime, limit: int) -> int:
     """Delete up to `limit` keys created before `before`, in one transaction."""
-    expired = (
-        sa.select(KEYS.c.user_id, KEYS.c.key)
-        .where(KEYS.c.created_at < before)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with write_transaction(engine) as conn:
-        result = conn.execute(
-            KEYS.delete().where(sa.tuple_(KEYS.c.user_id, KEYS.c.key).in_(expired))
-        )
-        return int(result.rowcount)
+        expired = conn.execute(
+            sa.select(KEYS.c.user_id, KEYS.c.key)
+            .where(KEYS.c.created_at < before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not expired:
+            return 0
+        primary_key = sa.tuple_(KEYS.c.user_id, KEYS.c.key)
+        deleted = conn.execute(KEYS.delete().where(primary_key.in_([tuple(r) for r in expired])))
+        return int(deleted.rowcount)
 
 
-def prune_outbox(engine: Engine, before: datetime, limit: int) -> int:
-    """Delete up to `limit` finished rows last due before `before`, and count them."""
+def prune_outbox(engine: Engine, status: str, before: datetime, limit: int) -> int:
+    """Delete up to `limit` rows of the finished `status` last due before `before`, and
+    count them as pruned, in one transaction."""
+    if status not in FINISHED_STATUSES:
+        raise ValueError(f"only finished rows are ever pruned, not {status!r}")
     outbox = email_outbox
-    expired = (
-        sa.select(outbox.c.id)
-        .where(outbox.c.status.in_(FINISHED), outbox.c.due_at < before)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with write_transaction(engine) as conn:
-        deleted = conn.execute(
-            outbox.delete().where(outbox.c.id.in_(expired)).returning(outbox.c.status)
-        ).scalars()
-        by_status = Counter(deleted)
-        if by_status:
-            _count_pruned(conn, by_status)
-        return sum(by_status.values())
+        ids = (
+            conn.execute(
+                sa.select(outbox.c.id)
+                .where(outbox.c.status == status, outbox.c.due_at < before)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return 0
+        deleted = int(conn.execute(outbox.delete().where(outbox.c.id.in_(ids))).rowcount)
+        _count_pruned(conn, status, deleted)
+        return deleted
 
 
-def _count_pruned(conn: Connection, by_status: Counter[str]) -> None:
+def _count_pruned(conn: Connection, status: str, deleted: int) -> None:
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(email_outbox_pruned)
+    statement = insert(email_outbox_pruned).values(status=status, pruned_rows=deleted)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["status"],
-            set_={
-                "pruned_rows": email_outbox_pruned.c.pruned_rows + statement.excluded.pruned_rows
-            },
-        ),
-        [{"status": status, "pruned_rows": n} for status, n in sorted(by_status.items())],
+            set_={"pruned_rows": email_outbox_pruned.c.pruned_rows + deleted},
+        )
     )
 
 

@@ -162,7 +162,9 @@ def test_a_pruned_sent_row_is_never_queued_or_sent_again(
         "/v1/threads/t1/comments", json={"body": "hi"}, headers=auth("ann", email="a@example.com")
     ).json()["id"]
     reply = {"body": "hello Ann", "parent_id": parent}
-    assert client.post("/v1/threads/t1/comments", json=reply, headers=auth("bob")).status_code == 201
+    assert (
+        client.post("/v1/threads/t1/comments", json=reply, headers=auth("bob")).status_code == 201
+    )
     jobs.fold_thread("t1")
     assert mailer.send_due_emails(engine, with_mail).emails_sent == 1
     later = datetime.now(UTC) + timedelta(days=settings.outbox_retention_days, hours=1)
