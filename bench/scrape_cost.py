@@ -10,7 +10,7 @@ each), and `--concurrent` scrapes at once (statements in all, wall time). With
     .venv/bin/python bench/scrape_cost.py --sqlite --prune
     .venv/bin/python bench/scrape_cost.py --cache-seconds 0     # every scrape reads
 
-Uses the database `chorus_bench_scrape` (dropped and created again) and the Redis named by
+Uses the database `chorus_bench_scrape` (created afresh, dropped at the end) and the Redis named by
 `CHORUS_BENCH_REDIS_URL` (default database 14, as `make bench`).
 """
 
@@ -44,12 +44,19 @@ CHUNK = 10_000
 def fresh_database(sqlite: bool, folder: str) -> str:
     if sqlite:
         return f"sqlite:///{folder}/scrape.db"
+    drop_database()
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
     admin.dispose()
     return str(sa.make_url(ADMIN_URL).set(database=DATABASE).render_as_string(False))
+
+
+def drop_database() -> None:
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -210,6 +217,8 @@ def main() -> None:
             engine.dispose()
             with TestClient(create_app(settings)) as client:
                 measure(client, "after pruning", args.sequential, args.concurrent)
+        if not args.sqlite:
+            drop_database()
 
 
 if __name__ == "__main__":
