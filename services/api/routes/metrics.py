@@ -38,11 +38,7 @@ from services.api.metrics import CONTENT_TYPE, ApiMetrics
 from services.api.scrape_cache import CachedCollector, SingleFlight
 from shared.db import read_connection
 from shared.log_tables import EventRecord, StreamRecord
-from shared.notification_tables import (
-    FINISHED_STATUSES,
-    email_outbox,
-    notification_checkpoints,
-)
+from shared.notification_tables import FINISHED_STATUSES, email_outbox, notification_checkpoints
 from shared.nudges import FOLD_QUEUE
 from shared.projection_tables import DEAD_LETTERS, LIVE
 from shared.retention_tables import email_outbox_pruned
