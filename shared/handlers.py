@@ -54,6 +54,7 @@ LIKES = CommentLike.__table__  # type: ignore[attr-defined]
 # grows with its depth, so depth bounds the cost of each reply (docs/decisions.md, 18).
 MAX_DEPTH = 50
 
+
 class Handlers:
     def __init__(self, store: EventStore, *, max_body_chars: int = 10_000) -> None:
         self.store = store

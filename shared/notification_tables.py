@@ -127,5 +127,8 @@ email_outbox = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# An outbox row in one of these is done with: no mailer claims it again (retention deletes it).
+FINISHED_STATUSES = ("sent", "skipped", "failed")
+
 DEFAULT_NOTIFY_ON = "conversations"
 DEFAULT_EMAIL_FREQUENCY = "immediate"

@@ -24,6 +24,10 @@ MAIL_JOB = "services.worker.jobs.send_due_emails"
 MAIL_PENDING_KEY = "chorus:mail-pending"
 MAIL_LEASE_KEY = "chorus:mail-lease"
 MAIL_INTERVAL_SECONDS = 5
+# Retention runs (services/worker/retention.py): cheap when nothing has expired.
+PRUNE_JOB = "services.worker.jobs.prune"
+PRUNE_LEASE_KEY = "chorus:prune-lease"
+PRUNE_INTERVAL_SECONDS = 300
 # A flag outliving a lost job only delays the next nudge by this long.
 PENDING_TTL_SECONDS = 30
 
@@ -162,3 +166,16 @@ def enqueue_mail_if_due(redis: Redis, interval_seconds: int = MAIL_INTERVAL_SECO
     if not redis.set(MAIL_LEASE_KEY, "1", nx=True, ex=interval_seconds):
         return False
     return nudge_mail(redis)
+
+
+def enqueue_prune_if_due(redis: Redis, interval_seconds: int = PRUNE_INTERVAL_SECONDS) -> bool:
+    """Queue a retention run unless one was queued in the last `interval_seconds` (by any
+    worker), like the sweep: any live worker's maintenance pass re-arms it."""
+    if not redis.set(PRUNE_LEASE_KEY, "1", nx=True, ex=interval_seconds):
+        return False
+    enqueue_prune(redis)
+    return True
+
+
+def enqueue_prune(redis: Redis) -> None:
+    Queue(FOLD_QUEUE, connection=redis).enqueue(PRUNE_JOB, result_ttl=0, failure_ttl=24 * 3600)

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     mail_lease_seconds: int = Field(default=300, ge=10)
     mail_max_attempts: int = Field(default=8, ge=1)
 
-    # Posting limits, kept in Redis (services/api/rate_limit.py). Each is "at most N in any
+    # Write limits, kept in Redis (services/api/rate_limit.py). Each is "at most N in any
     # window": sized so that a person typing never meets them. Off for benchmarks and
     # trusted server-to-server callers.
     rate_limit_enabled: bool = True
@@ -48,6 +48,24 @@ class Settings(BaseSettings):
     rate_limit_posts_per_hour: int = Field(default=300, ge=1)  # per user
     rate_limit_posts_per_minute_per_ip: int = Field(default=60, ge=1)
     rate_limit_edits_per_minute: int = Field(default=30, ge=1)  # per user
+    # The other writes, per user in any minute: each appends an event, so a script must
+    # not be able to flood a stream with them. A liking (or unliking) spree through a
+    # thread stays under one a second; settings and read marks change far less often.
+    rate_limit_likes_per_minute: int = Field(default=60, ge=1)
+    rate_limit_subscriptions_per_minute: int = Field(default=30, ge=1)
+    rate_limit_preferences_per_minute: int = Field(default=30, ge=1)
+    rate_limit_mark_read_per_minute: int = Field(default=60, ge=1)
+
+    # Retention (services/worker/retention.py): a worker job deletes what is past it.
+    # An idempotency key answers retries for at least this long (a client retries within
+    # seconds or minutes; a day covers a night-long outage, as Stripe's 24 h does).
+    idempotency_retention_hours: int = Field(default=24, ge=1)
+    # Sent, skipped and failed outbox rows are kept this long after they were last due,
+    # for an operator asking "did that email go out?"; pending and sending rows always stay.
+    outbox_retention_days: int = Field(default=7, ge=1)
+    # `/metrics` reads SQL and Redis at most once per this many seconds per API process;
+    # concurrent scrapes share one reading. 0 reads on every scrape.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
     # readers to anyone: `chorus dev` turns it on. Never enable it in production.

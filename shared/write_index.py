@@ -44,9 +44,14 @@ class CommentLike(SQLModel, table=True):
 
 
 class IdempotencyRecord(SQLModel, table=True):
-    """The first answer to a user's `Idempotency-Key`, replayed for every retry."""
+    """The first answer to a user's `Idempotency-Key`, replayed for every retry.
+
+    Kept `CHORUS_IDEMPOTENCY_RETENTION_HOURS`; the retention job finds expired keys by
+    `created_at` (migration 0006 adds its index).
+    """
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.Index("ix_idempotency_keys_created_at", "created_at"),)
 
     user_id: str = Field(primary_key=True, max_length=200)
     key: str = Field(primary_key=True, max_length=200)

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client.core import Metric
 from redis import Redis
 
 from services.api.deps import Services
@@ -23,6 +24,7 @@ from services.api.routes import (
     threads,
     unsubscribe,
 )
+from services.api.scrape_cache import SingleFlight
 from shared.command_bus import CommandBus
 from shared.db import create_db_engine
 from shared.logging_setup import configure_logging
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)  # outermost: times it all
     app.state.metrics = api_metrics
+    app.state.scraped_state = SingleFlight[list[Metric]](settings.metrics_cache_seconds)
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)

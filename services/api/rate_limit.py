@@ -1,4 +1,4 @@
-"""Posting limits per user and per client IP, kept in Redis.
+"""Write limits per user (and, for posts, per client IP), kept in Redis.
 
 Each limit is "at most N in any window of W seconds", kept as a sliding-window log: a
 sorted set of request times per (action, window, subject). One Lua script checks every
@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,7 +35,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Action = Literal["post", "edit"]
+Action = Literal["post", "edit", "like", "subscription", "preferences", "mark_read"]
 
 # KEYS: one sorted set per limit. ARGV[1]: a unique member for this request; then
 # (window ms, limit) per key. Returns 0 (allowed and recorded) or the milliseconds until
@@ -75,14 +75,25 @@ class Limit:
 
 
 def limits_for(action: Action, settings: Settings) -> tuple[Limit, ...]:
-    if action == "edit":
-        return (Limit("user", settings.rate_limit_edits_per_minute, 60),)
+    if action != "post":
+        return (Limit("user", _PER_MINUTE[action](settings), 60),)
     return (
         Limit("user", settings.rate_limit_posts_burst, 10),
         Limit("user", settings.rate_limit_posts_per_minute, 60),
         Limit("user", settings.rate_limit_posts_per_hour, 3600),
         Limit("ip", settings.rate_limit_posts_per_minute_per_ip, 60),
     )
+
+
+# The single-window actions: at most N per user in any minute. A like and an unlike are
+# one action, so toggling counts every click.
+_PER_MINUTE: dict[Action, Callable[[Settings], int]] = {
+    "edit": lambda s: s.rate_limit_edits_per_minute,
+    "like": lambda s: s.rate_limit_likes_per_minute,
+    "subscription": lambda s: s.rate_limit_subscriptions_per_minute,
+    "preferences": lambda s: s.rate_limit_preferences_per_minute,
+    "mark_read": lambda s: s.rate_limit_mark_read_per_minute,
+}
 
 
 class RateLimited(ChorusError):
@@ -161,6 +172,22 @@ async def limit_edits(request: Request, user: CurrentUser) -> None:
     await _check(request, "edit", user)
 
 
+async def limit_likes(request: Request, user: CurrentUser) -> None:
+    await _check(request, "like", user)
+
+
+async def limit_subscriptions(request: Request, user: CurrentUser) -> None:
+    await _check(request, "subscription", user)
+
+
+async def limit_preferences(request: Request, user: CurrentUser) -> None:
+    await _check(request, "preferences", user)
+
+
+async def limit_mark_read(request: Request, user: CurrentUser) -> None:
+    await _check(request, "mark_read", user)
+
+
 async def _check(request: Request, action: Action, user: Actor) -> None:
     limiter = _limiter(request)
     if limiter.enabled:  # Redis is blocking I/O: off the event loop
@@ -169,6 +196,10 @@ async def _check(request: Request, action: Action, user: Actor) -> None:
 
 PostingLimit = Depends(limit_posts)
 EditingLimit = Depends(limit_edits)
+LikingLimit = Depends(limit_likes)
+SubscribingLimit = Depends(limit_subscriptions)
+PreferencesLimit = Depends(limit_preferences)
+MarkingReadLimit = Depends(limit_mark_read)
 
 
 async def rate_limited_response(_request: Request, exc: Exception) -> JSONResponse:

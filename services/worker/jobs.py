@@ -9,11 +9,11 @@ from typing import ParamSpec, TypeVar
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from services.worker import folding, mailer
+from services.worker import folding, mailer, retention
 from services.worker.context import current
 from services.worker.notification_projector import notification_projection
 from services.worker.sweep import threads_behind
-from shared.nudges import MAIL_PENDING_KEY, nudge_mail, pending_key
+from shared.nudges import MAIL_PENDING_KEY, enqueue_prune, nudge_mail, pending_key
 from shared.request_context import bound_request_id
 
 log = logging.getLogger(__name__)
@@ -91,4 +91,22 @@ def send_due_emails() -> dict[str, int]:
     summary = mailer.send_due_emails(ctx.engine, ctx.settings)
     if summary.claimed >= ctx.settings.mail_batch_size or summary.released:
         nudge_mail(ctx.redis)  # more is due: let the next run (on any worker) take it
+    return asdict(summary)
+
+
+def prune() -> dict[str, int | bool]:
+    """Delete expired idempotency keys and finished outbox rows (services.worker.retention)."""
+    ctx = current()
+    summary = retention.prune_expired(ctx.engine, ctx.settings)
+    if summary.idempotency_keys or summary.outbox_rows:
+        log.info(
+            "pruned %d idempotency keys and %d outbox rows",
+            summary.idempotency_keys,
+            summary.outbox_rows,
+        )
+    if summary.more:
+        try:
+            enqueue_prune(ctx.redis)  # the rest next, behind the folds queued meanwhile
+        except RedisError as exc:
+            log.warning("could not queue the next retention run (Redis: %s)", exc)
     return asdict(summary)

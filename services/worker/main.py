@@ -11,7 +11,12 @@ from rq import Queue, SimpleWorker
 
 from services.worker.context import open_context
 from shared.logging_setup import configure_logging
-from shared.nudges import FOLD_QUEUE, enqueue_mail_if_due, enqueue_sweep_if_due
+from shared.nudges import (
+    FOLD_QUEUE,
+    enqueue_mail_if_due,
+    enqueue_prune_if_due,
+    enqueue_sweep_if_due,
+)
 from shared.settings import Settings
 
 
@@ -19,8 +24,9 @@ class ChorusWorker(SimpleWorker):
     """SimpleWorker: jobs run in-process (no fork per job), so one job can fold a burst.
 
     Its maintenance pass also queues the periodic sweep (one per interval across all
-    workers) and a mailer run (at most one every few seconds across all workers: digests
-    and retries fall due with no other nudge). That needs nothing in Redis to survive:
+    workers), a mailer run (at most one every few seconds across all workers: digests
+    and retries fall due with no other nudge) and a retention run (one every few minutes
+    across all workers). That needs nothing in Redis to survive:
     after a flush, a crash or a killed scheduler, the next maintenance pass of any worker
     queues it again.
     """
@@ -36,6 +42,7 @@ class ChorusWorker(SimpleWorker):
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         enqueue_sweep_if_due(self.connection, self.sweep_interval)
         enqueue_mail_if_due(self.connection)
+        enqueue_prune_if_due(self.connection)
 
 
 # How long a worker waits before it tries Redis again after losing it.

@@ -1,8 +1,12 @@
 """`GET /metrics` on both databases and a real Redis: what an operator's dashboard shows."""
 
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
@@ -13,6 +17,7 @@ from services.api.app import create_app
 from services.worker import mailer
 from services.worker.folding import fold, fold_thread
 from services.worker.notification_projector import notification_projection
+from services.worker.retention import prune_expired
 from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore, NewEvent
@@ -22,6 +27,12 @@ from tests.waiting import wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 COMMENTS_ROUTE = "/v1/threads/{thread_id}/comments"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Each scrape reads afresh (tests of the cache set their own period)."""
+    return settings.model_copy(update={"metrics_cache_seconds": 0})
 
 
 def scrape(client: TestClient) -> Samples:
@@ -182,6 +193,88 @@ def test_the_outbox_shows_emails_pending_sent_and_failed(
     assert rows == {"sent": 1, "failed": 1}
     for status in ("pending", "sending", "skipped"):
         assert value(samples, "chorus_email_outbox_rows", status=status) == 0
+
+
+def test_email_totals_survive_pruning(
+    client: TestClient,
+    auth: Auth,
+    engine: Engine,
+    store: EventStore,
+    settings: Settings,
+    inbox: Inbox,
+) -> None:
+    def reply_to(author: str, email: str | None) -> None:
+        parent = post(client, lambda who: auth(who, email=email), author)
+        post(client, auth, "bob", parent_id=parent)
+        fold_thread(engine, store, "t1")
+        fold(engine, store, "t1", notification_projection())
+
+    reply_to("ann", "ann@example.com")
+    reply_to("dee", None)  # no address: skipped
+    mailer.send_due_emails(engine, settings.model_copy(update={"smtp_url": inbox.smtp_url}))
+    reply_to("cy", "cy@example.com")
+    unreachable = f"smtp://127.0.0.1:{free_port()}"
+    mailer.send_due_emails(
+        engine, settings.model_copy(update={"smtp_url": unreachable, "mail_max_attempts": 1})
+    )
+    reply_to("eve", "eve@example.com")  # still pending: never pruned
+    before = scrape(client)
+
+    later = datetime.now(UTC) + timedelta(days=settings.outbox_retention_days, hours=1)
+    assert prune_expired(engine, settings, later).outbox_rows == 3
+    after = scrape(client)
+
+    totals = "chorus_email_outbox_finished_total"
+    for samples in (before, after):
+        assert {s: value(samples, totals, status=s) for s in ("sent", "skipped", "failed")} == {
+            "sent": 1,
+            "skipped": 1,
+            "failed": 1,
+        }
+        assert value(samples, "chorus_email_outbox_rows", status="pending") == 1
+    assert value(before, "chorus_email_outbox_rows", status="sent") == 1
+    assert value(after, "chorus_email_outbox_rows", status="sent") == 0
+
+
+def test_concurrent_scrapes_share_one_reading_per_cache_period(
+    settings: Settings, auth: Auth
+) -> None:
+    scrapers = 8
+    cached = settings.model_copy(update={"metrics_cache_seconds": 60})
+    with TestClient(create_app(cached)) as client:
+        post(client, auth, "ann")
+        cache = client.app.state.scraped_state  # type: ignore[attr-defined]
+        statements: list[tuple[int, str]] = []  # (thread, statement)
+        all_waiting = threading.Event()
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if not all_waiting.is_set():  # hold the first reading until every other scrape waits
+                deadline = time.monotonic() + 10
+                while cache.waiting < scrapers - 1 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                all_waiting.set()
+            statements.append((threading.get_ident(), statement))
+
+        engine = client.app.state.services.engine  # type: ignore[attr-defined]
+        sa.event.listen(engine, "before_cursor_execute", count)
+        results: list[Samples] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(scrape(client))) for _ in range(scrapers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        read = list(statements)
+        again = scrape(client)  # within the period: from the cache
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+    assert len(results) == scrapers
+    assert read
+    assert len({thread for thread, _ in read}) == 1, "one scrape read; the others shared it"
+    assert statements == read, "the next scrape in the period reads nothing"
+    lag = "chorus_projection_lag_events"
+    assert {value(r, lag, projection="threads") for r in [*results, again]} == {2}
 
 
 def test_queue_depth_and_failed_jobs_are_read_from_redis(

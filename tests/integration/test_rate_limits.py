@@ -1,4 +1,4 @@
-"""Posting limits: never in a person's way, a wall for a script; Redis down lets posts in."""
+"""Write limits: never in a person's way, a wall for a script; Redis down lets posts in."""
 
 import logging
 from collections.abc import Callable, Iterator
@@ -114,6 +114,76 @@ def test_edits_have_their_own_looser_limit(
 
     assert [r.status_code for r in edits] == [200, 200, 200]
     assert posted.status_code == 201
+
+
+# The other writes, each limited per user per minute. Call `n` of each asks for a change
+# from call n - 1, so every request let through appends an event.
+Write = Callable[[TestClient, Auth, str, int], Response]
+LEVELS = ("watching", "muted", "default")
+NOTIFY_ON = ("replies", "none", "conversations")
+
+
+def like_or_unlike(client: TestClient, auth: Auth, comment: str, n: int) -> Response:
+    method = client.put if n % 2 == 0 else client.delete
+    response: Response = method(f"/v1/comments/{comment}/like", headers=auth("ann"))
+    return response
+
+
+def change_subscription(client: TestClient, auth: Auth, _comment: str, n: int) -> Response:
+    level = {"level": LEVELS[n % 3]}
+    response: Response = client.put("/v1/threads/t1/subscription", json=level, headers=auth("ann"))
+    return response
+
+
+def change_preferences(client: TestClient, auth: Auth, _comment: str, n: int) -> Response:
+    prefs = {"notify_on": NOTIFY_ON[n % 3]}
+    response: Response = client.put("/v1/me/preferences", json=prefs, headers=auth("ann"))
+    return response
+
+
+def mark_read(client: TestClient, auth: Auth, comment: str, _n: int) -> Response:
+    ids = {"ids": [comment]}
+    response: Response = client.post("/v1/me/notifications/read", json=ids, headers=auth("ann"))
+    return response
+
+
+@pytest.mark.parametrize(
+    ("setting", "write"),
+    [
+        ("rate_limit_likes_per_minute", like_or_unlike),
+        ("rate_limit_subscriptions_per_minute", change_subscription),
+        ("rate_limit_preferences_per_minute", change_preferences),
+        ("rate_limit_mark_read_per_minute", mark_read),
+    ],
+)
+def test_likes_subscriptions_preferences_and_read_marks_are_limited_per_user(
+    settings: Settings, auth: Auth, event_count: Callable[[], int], setting: str, write: Write
+) -> None:
+    with serve(limited(settings, **{setting: 3})) as client:
+        comment = post(client, auth, "bob").json()["id"]
+        allowed = []
+        for n in range(3):
+            before = event_count()
+            allowed.append(write(client, auth, comment, n))
+            assert event_count() == before + 1, "each allowed request appends"
+        before = event_count()
+        assert_rate_limited(write(client, auth, comment, 3), before, event_count, at_most=60)
+        posted = post(client, auth, "ann")  # her other limits are untouched
+        others = client.put(f"/v1/comments/{comment}/like", headers=auth("cat"))
+
+    assert [r.status_code for r in allowed] == [200] * 3
+    assert posted.status_code == 201
+    assert others.status_code == 200  # one person's limit holds nobody else back
+
+
+def test_a_person_liking_and_unliking_forty_times_is_never_refused(
+    limited_client: TestClient, auth: Auth
+) -> None:
+    comment = post(limited_client, auth, "bob").json()["id"]
+
+    clicks = [like_or_unlike(limited_client, auth, comment, n) for n in range(40)]
+
+    assert [r.status_code for r in clicks] == [200] * 40
 
 
 def test_with_limits_disabled_nobody_is_refused(settings: Settings, auth: Auth) -> None:

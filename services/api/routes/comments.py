@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from services.api.deps import CommentId, ServicesDep, ThreadId, WriteContext
 from services.api.openapi import errors
-from services.api.rate_limit import EditingLimit, PostingLimit
+from services.api.rate_limit import EditingLimit, LikingLimit, PostingLimit
 from services.api.schemas import (
     CommentCreated,
     CommentEditIn,
@@ -61,7 +61,7 @@ async def delete_comment(
     return CommentWritten.model_validate(deleted, from_attributes=True)
 
 
-@router.put("/comments/{comment_id}/like", response_model=LikeState)
+@router.put("/comments/{comment_id}/like", response_model=LikeState, dependencies=[LikingLimit])
 async def like_comment(
     comment_id: CommentId, ctx: WriteContext, services: ServicesDep
 ) -> LikeState:
@@ -70,7 +70,7 @@ async def like_comment(
     return LikeState.model_validate(likes, from_attributes=True)
 
 
-@router.delete("/comments/{comment_id}/like", response_model=LikeState)
+@router.delete("/comments/{comment_id}/like", response_model=LikeState, dependencies=[LikingLimit])
 async def unlike_comment(
     comment_id: CommentId, ctx: WriteContext, services: ServicesDep
 ) -> LikeState:

@@ -21,6 +21,7 @@ from services.api.inbox_schemas import (
     UnreadCountPublic,
 )
 from services.api.openapi import errors
+from services.api.rate_limit import MarkingReadLimit, PreferencesLimit, SubscribingLimit
 from services.api.routes.reads import Cursors
 from shared.commands import ChangePreferences, ChangeSubscription, MarkNotificationsRead
 
@@ -61,7 +62,12 @@ def list_notifications(
     )
 
 
-@router.post("/me/notifications/read", response_model=UnreadCountPublic)
+@router.post(
+    "/me/notifications/read",
+    response_model=UnreadCountPublic,
+    dependencies=[MarkingReadLimit],
+    responses=errors(429),
+)
 async def mark_notifications_read(
     payload: MarkReadIn, ctx: WriteContext, services: ServicesDep
 ) -> UnreadCountPublic:
@@ -79,7 +85,12 @@ def get_preferences(user: CurrentUser, services: ServicesDep) -> PreferencesPubl
     return PreferencesPublic(notify_on=notify_on, email_frequency=frequency)
 
 
-@router.put("/me/preferences", response_model=PreferencesPublic)
+@router.put(
+    "/me/preferences",
+    response_model=PreferencesPublic,
+    dependencies=[PreferencesLimit],
+    responses=errors(429),
+)
 async def change_preferences(
     payload: PreferencesIn, ctx: WriteContext, services: ServicesDep
 ) -> PreferencesPublic:
@@ -98,7 +109,12 @@ def get_subscription(
     return SubscriptionPublic(thread_id=thread_id, level=level)
 
 
-@router.put("/threads/{thread_id}/subscription", response_model=SubscriptionWritten)
+@router.put(
+    "/threads/{thread_id}/subscription",
+    response_model=SubscriptionWritten,
+    dependencies=[SubscribingLimit],
+    responses=errors(429),
+)
 async def change_subscription(
     thread_id: ThreadId, payload: SubscriptionIn, ctx: WriteContext, services: ServicesDep
 ) -> SubscriptionWritten:

@@ -9,12 +9,16 @@ rather than counted. The queries stay cheap (none counts the events table):
   first unfolded event, each found through UNIQUE(stream_id, version). Exact while at most
   that many threads are behind, a lower bound beyond;
 - dead letters and outbox rows: GROUP BY counts of those tables (the outbox by its
-  (status, due_at) index);
+  (status, due_at) index; retention keeps it to a few days of mail), and in the same
+  statement, so from one snapshot, the rows retention has pruned per status: the
+  all-time totals are rows + pruned, whether or not a prune ran in between;
 - queue depth and failed jobs: LLEN and ZCARD in Redis.
 
-On PostgreSQL the queries get a 2 s statement timeout. A source that does not answer is
-reported by `chorus_metrics_source_up{source} 0` and its gauges are left out: the endpoint
-always answers.
+All of it is read at most once per `CHORUS_METRICS_CACHE_SECONDS` per process, and
+concurrent scrapes share one reading (`services.api.scrape_cache`): the cost of scraping
+does not grow with the number of scrapers. On PostgreSQL the queries get a 2 s statement
+timeout. A source that does not answer is reported by `chorus_metrics_source_up{source} 0`
+and its gauges are left out: the endpoint always answers.
 """
 
 import logging
@@ -23,7 +27,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -31,11 +35,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.api.deps import ServicesDep
 from services.api.metrics import CONTENT_TYPE, ApiMetrics
+from services.api.scrape_cache import CachedCollector, SingleFlight
 from shared.db import read_connection
 from shared.log_tables import EventRecord, StreamRecord
-from shared.notification_tables import email_outbox, notification_checkpoints
+from shared.notification_tables import FINISHED_STATUSES, email_outbox, notification_checkpoints
 from shared.nudges import FOLD_QUEUE
 from shared.projection_tables import DEAD_LETTERS, LIVE
+from shared.retention_tables import email_outbox_pruned
 
 EVENTS = EventRecord.__table__  # type: ignore[attr-defined]
 STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
@@ -51,7 +57,9 @@ log = logging.getLogger(__name__)
 def metrics(request: Request, services: ServicesDep) -> PlainTextResponse:
     """Prometheus metrics: requests, events appended, projection lag, mail, queue depth."""
     api_metrics: ApiMetrics = request.app.state.metrics
-    body = api_metrics.exposition(StateCollector(services.engine, services.redis))
+    cache: SingleFlight[list[Metric]] = request.app.state.scraped_state
+    state = CachedCollector(cache, StateCollector(services.engine, services.redis))
+    body = api_metrics.exposition(state)
     return PlainTextResponse(body, media_type=CONTENT_TYPE)
 
 
@@ -98,7 +106,13 @@ class StateCollector:
         )
         outbox = GaugeMetricFamily(
             "chorus_email_outbox_rows",
-            "Email outbox rows by status: sent and failed count emails delivered and given up.",
+            "Email outbox rows by status, as the table holds them now (retention prunes "
+            "finished ones).",
+            labels=["status"],
+        )
+        finished = CounterMetricFamily(
+            "chorus_email_outbox_finished",
+            "Outbox rows that ever reached a final status: in the table plus pruned.",
             labels=["status"],
         )
         with read_connection(self.engine) as conn:
@@ -110,12 +124,14 @@ class StateCollector:
                 lag_events.add_metric([name], behind)
                 lag_seconds.add_metric([name], max(age, 0.0))
             dead_letters = _count_by(conn, DEAD_LETTERS.c.projection)
-            outbox_rows = _count_by(conn, email_outbox.c.status)
+            outbox_rows, pruned = outbox_counts(conn)
         for name in {*PROJECTIONS, *dead_letters}:
             dead.add_metric([name], dead_letters.get(name, 0))
         for status in {*OUTBOX_STATUSES, *outbox_rows}:
             outbox.add_metric([status], outbox_rows.get(status, 0))
-        return [lag_events, lag_seconds, dead, outbox]
+        for status in FINISHED_STATUSES:
+            finished.add_metric([status], outbox_rows.get(status, 0) + pruned.get(status, 0))
+        return [lag_events, lag_seconds, dead, outbox, finished]
 
     def _redis(self) -> list[Metric]:
         queue = Queue(FOLD_QUEUE, connection=self.redis)
@@ -156,6 +172,25 @@ def projection_lag(conn: Connection, checkpoints: sa.Table) -> tuple[int, dateti
     if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive UTC
         oldest = oldest.replace(tzinfo=UTC)
     return int(total), oldest
+
+
+def outbox_counts(conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """Outbox rows by status, and rows pruned by status, in one statement: one snapshot,
+    so a prune committing meanwhile is seen whole or not at all."""
+    rows = sa.select(
+        sa.literal_column("'rows'").label("kind"),
+        email_outbox.c.status,
+        sa.func.count().label("n"),
+    ).group_by(email_outbox.c.status)
+    pruned = sa.select(
+        sa.literal_column("'pruned'"),
+        email_outbox_pruned.c.status,
+        email_outbox_pruned.c.pruned_rows,
+    )
+    counts: dict[str, dict[str, int]] = {"rows": {}, "pruned": {}}
+    for kind, status, n in conn.execute(sa.union_all(rows, pruned)):
+        counts[kind][status] = int(n)
+    return counts["rows"], counts["pruned"]
 
 
 def _count_by(conn: Connection, column: sa.Column[str]) -> dict[str, int]:
