@@ -127,8 +127,8 @@ def test_a_database_error_in_the_replay_fails_the_fold_and_loses_no_event(
 ) -> None:
     bus = CommandBus(engine, store)
     try:
-        top = bus.execute(PostComment("t1", "first"), as_("ann"))["id"]
-        reply = bus.execute(PostComment("t1", "second", top), as_("bob"))["id"]
+        top = bus.execute(PostComment("t1", "first"), as_("ann")).id
+        reply = bus.execute(PostComment("t1", "second", top), as_("bob")).id
         fold_both(engine, store)
         kept = checkpoints(engine)
         poison = NewEvent(
@@ -190,7 +190,7 @@ def test_malformed_event_data_is_the_events_fault_not_the_databases(
     as a database error and stall the thread on every retry)."""
     bus = CommandBus(engine, store)
     try:
-        top = bus.execute(PostComment("t1", "first"), as_("ann"))["id"]
+        top = bus.execute(PostComment("t1", "first"), as_("ann")).id
         store.append("t1", [NewEvent(type="CommentPosted", data=data)], 2)
         bus.execute(PostComment("t1", "second", top), as_("bob"))
     finally:
