@@ -5,15 +5,15 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "chorus-dev-secret-change-me-in-production"  # noqa: S105
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore")
 
     database_url: str = "sqlite:///./chorus.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    jwt_secret: str = DEV_JWT_SECRET
+    # The HS256 key shared with the publication's login. No default: every entry point
+    # but `chorus dev` refuses to start without a real one (shared/jwt_secret.py).
+    jwt_secret: str = ""
     jwt_leeway_seconds: int = 30
 
     max_body_chars: int = Field(default=10_000, ge=1)

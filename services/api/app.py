@@ -25,6 +25,7 @@ from services.api.routes import (
 )
 from shared.command_bus import CommandBus
 from shared.db import create_db_engine
+from shared.jwt_secret import require_secret
 from shared.logging_setup import configure_logging
 from shared.nudges import Nudger
 from shared.settings import Settings, get_settings
@@ -33,6 +34,9 @@ from shared.store import EventStore
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Here, not only in `chorus api`: `uvicorn --factory services.api.app:create_app`
+    # must not serve with a key anyone knows either.
+    require_secret(settings.jwt_secret)
     configure_logging()
     api_metrics = ApiMetrics.from_environment()
 

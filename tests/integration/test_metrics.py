@@ -225,7 +225,9 @@ def test_metrics_answer_with_redis_down(database_url: str, auth: Auth) -> None:
     "database_url", ["postgresql://chorus@127.0.0.1:1/chorus", "sqlite:////no/such/dir/x.db"]
 )
 def test_metrics_answer_with_the_database_and_redis_down(database_url: str) -> None:
-    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    settings = Settings(
+        database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
+    )
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200
         samples = scrape(client)
