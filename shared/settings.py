@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     rate_limit_posts_per_minute_per_ip: int = Field(default=60, ge=1)
     rate_limit_edits_per_minute: int = Field(default=30, ge=1)  # per user
 
+    # When set, `/metrics` answers only `Authorization: Bearer <it>`; when empty, only
+    # loopback and private addresses (services/api/metrics_access.py).
+    metrics_token: str = ""
+
     # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
     # readers to anyone: `chorus dev` turns it on. Never enable it in production.
     demo_enabled: bool = False

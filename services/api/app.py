@@ -4,12 +4,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis import Redis
 
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
 from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
+from services.api.metrics_access import require_metrics_access
 from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.routes import (
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    # A bearer token, or else private peers only: the proxy forwards no /metrics either.
+    app.include_router(metrics.router, dependencies=[Depends(require_metrics_access)])
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(reads.router)

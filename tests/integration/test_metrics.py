@@ -16,7 +16,7 @@ from services.worker.notification_projector import notification_projection
 from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore, NewEvent
-from tests.integration.conftest import JWT_SECRET, Auth
+from tests.integration.conftest import JWT_SECRET, LOOPBACK_PEER, Auth
 from tests.smtp_sink import Inbox, free_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -210,7 +210,7 @@ def test_metrics_answer_with_redis_down(database_url: str, auth: Auth) -> None:
     settings = Settings(
         database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK_PEER) as client:
         post(client, auth, "ann")
         samples = scrape(client)
 
@@ -228,7 +228,7 @@ def test_metrics_answer_with_the_database_and_redis_down(database_url: str) -> N
     settings = Settings(
         database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK_PEER) as client:
         assert client.get("/healthz").status_code == 200
         samples = scrape(client)
 

@@ -135,6 +135,19 @@ def test_the_proxy_balances_over_every_api_replica(services: dict[str, dict[str,
     assert environment(services["api"])["FORWARDED_ALLOW_IPS"] == "*"
 
 
+def test_the_proxy_never_forwards_metrics(services: dict[str, dict[str, Any]]) -> None:
+    # tests/e2e/test_proxy.py runs this file in a real Caddy; this reads it, for machines
+    # without one.
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    public_site = caddyfile[caddyfile.index(":80 {") : caddyfile.index(":8081 {")]
+    matcher = re.search(r"^\s*@(\w+) path (.+)$", public_site, re.MULTILINE)
+    assert matcher, "a named path matcher in the public site"
+    name, paths = matcher.group(1), matcher.group(2).split()
+    assert {"/metrics", "/metrics/*"} <= set(paths)
+    assert re.search(rf"^\s*respond @{name} .* 404$", public_site, re.MULTILINE)
+    assert "8081" not in str(services["proxy"]["ports"])  # the proxy's health site stays in
+
+
 def test_every_chorus_role_gets_the_same_working_configuration(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -148,6 +161,9 @@ def test_every_chorus_role_gets_the_same_working_configuration(
     assert shared["CHORUS_DATABASE_URL"].endswith("@postgres:5432/chorus")
     assert shared["CHORUS_REDIS_URL"] == "redis://redis:6379/0"
     assert shared["CHORUS_SMTP_URL"] == "smtp://mailpit:1025"
+    assert shared["CHORUS_METRICS_TOKEN"] == ""  # unset: private peers only
+    with_token = environment(services["api"], {**DEPLOY_ENV, "CHORUS_METRICS_TOKEN": "t0k"})
+    assert with_token["CHORUS_METRICS_TOKEN"] == "t0k"
     # Unsubscribe links must point at the proxy, the only address readers can reach.
     proxy_port = published(services["proxy"])[0][0]
     assert shared["CHORUS_PUBLIC_URL"] == f"http://localhost:{proxy_port}"
