@@ -1,12 +1,30 @@
 """The `chorus` command: run the API and workers, migrate, rebuild, verify, mint tokens."""
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
-from shared.settings import get_settings
+from shared.jwt_secret import DEV_SECRET_FILE, InsecureSecret, secret_problem
+from shared.settings import Settings, get_settings
 
 app = typer.Typer(help="Chorus: an event-sourced comment backend.", no_args_is_help=True)
+DEV_DATA_DIR = ".chorus"
+DataDir = Annotated[str, typer.Option(help="Where `chorus dev` keeps its files and its key")]
+
+
+def _refuse(command: str, problem: str, *, what: str = "start") -> NoReturn:
+    typer.echo(f"chorus {command}: refusing to {what}: {problem}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings_with_secret(command: str) -> Settings:
+    """The settings, if their JWT secret may sign tokens; otherwise say why and exit."""
+    settings = get_settings()
+    problem = secret_problem(settings.jwt_secret)
+    if problem is not None:
+        _refuse(command, problem)
+    return settings
 
 
 @app.command()
@@ -29,6 +47,7 @@ def api(
 
     from shared.logging_setup import configure_logging
 
+    _settings_with_secret("api")  # a clear refusal here, before uvicorn's own output
     configure_logging()  # JSON from the supervising process too, not uvicorn's own format
     uvicorn.run(
         "services.api.app:create_app",
@@ -45,16 +64,16 @@ def api(
 @app.command()
 def dev(
     port: Annotated[int, typer.Option(help="API port")] = 8000,
-    data_dir: Annotated[
-        str, typer.Option(help="Where the embedded Redis keeps its files")
-    ] = ".chorus",
+    data_dir: DataDir = DEV_DATA_DIR,
 ) -> None:
-    """Run everything on this machine: SQLite, an embedded Redis, the API."""
-    from pathlib import Path
-
+    """Run everything on this machine: SQLite, an embedded Redis, the API, a worker."""
     from services.devserver import run_dev
 
-    raise typer.Exit(run_dev(port, Path(data_dir)))
+    try:
+        code = run_dev(port, Path(data_dir))
+    except InsecureSecret as exc:
+        _refuse("dev", str(exc))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -64,7 +83,7 @@ def worker(
     """Run an RQ worker for all Chorus queues (with RQ's scheduler for periodic jobs)."""
     from services.worker.main import run_worker
 
-    run_worker(get_settings(), burst=burst)
+    run_worker(_settings_with_secret("worker"), burst=burst)
 
 
 @app.command("dead-letters")
@@ -174,13 +193,26 @@ def token(
     email: Annotated[str | None, typer.Option(help="Email address")] = None,
     role: Annotated[list[str] | None, typer.Option(help="moderator or admin; repeatable")] = None,
     days: Annotated[int, typer.Option(help="Days until the token expires")] = 30,
+    data_dir: DataDir = DEV_DATA_DIR,
 ) -> None:
-    """Print a signed bearer token (for development and scripts)."""
+    """Print a token signed with CHORUS_JWT_SECRET, else with `chorus dev`'s key."""
     from datetime import timedelta
 
     from shared.tokens import mint_token
 
     secret = get_settings().jwt_secret
+    dev_key = Path(data_dir) / DEV_SECRET_FILE
+    if not secret and dev_key.is_file():
+        secret = dev_key.read_text().strip()
+        typer.echo(
+            f"chorus token: CHORUS_JWT_SECRET is not set; signing with the key of"
+            f" `chorus dev` in {dev_key} (good for that dev server only)",
+            err=True,
+        )
+    problem = secret_problem(secret)
+    if problem is not None:
+        where = "" if secret else f"; nor is there a `chorus dev` key in {dev_key}"
+        _refuse("token", problem + where, what="sign a token")
     typer.echo(
         mint_token(secret, sub=sub, name=name, email=email, roles=role, ttl=timedelta(days=days))
     )

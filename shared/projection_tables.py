@@ -2,7 +2,8 @@
 
 Defined by a factory so that `chorus rebuild` can build a fresh set beside the live
 one (same columns and indexes, prefixed names) and swap it in. Migration 0002
-creates the live set with the same definitions.
+spells out the live set as it was created; tests/integration/test_schema.py checks that
+these definitions still agree with it.
 """
 
 from dataclasses import dataclass

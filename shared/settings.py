@@ -5,15 +5,15 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "chorus-dev-secret-change-me-in-production"  # noqa: S105
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore")
 
     database_url: str = "sqlite:///./chorus.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    jwt_secret: str = DEV_JWT_SECRET
+    # The HS256 key shared with the publication's login. No default: every entry point
+    # but `chorus dev` refuses to start without a real one (shared/jwt_secret.py).
+    jwt_secret: str = ""
     jwt_leeway_seconds: int = 30
 
     max_body_chars: int = Field(default=10_000, ge=1)
@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # `/metrics` reads SQL and Redis at most once per this many seconds per API process;
     # concurrent scrapes share one reading. 0 reads on every scrape.
     metrics_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+
+    # When set, `/metrics` answers only `Authorization: Bearer <it>`; when empty, only
+    # loopback and private addresses (services/api/metrics_access.py).
+    metrics_token: str = ""
 
     # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
     # readers to anyone: `chorus dev` turns it on. Never enable it in production.

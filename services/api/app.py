@@ -4,13 +4,14 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client.core import Metric
 from redis import Redis
 
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
 from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
+from services.api.metrics_access import require_metrics_access
 from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.routes import (
@@ -27,6 +28,7 @@ from services.api.routes import (
 from services.api.scrape_cache import SingleFlight
 from shared.command_bus import CommandBus
 from shared.db import create_db_engine
+from shared.jwt_secret import require_secret
 from shared.logging_setup import configure_logging
 from shared.nudges import Nudger
 from shared.settings import Settings, get_settings
@@ -35,6 +37,9 @@ from shared.store import EventStore
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Here, not only in `chorus api`: `uvicorn --factory services.api.app:create_app`
+    # must not serve with a key anyone knows either.
+    require_secret(settings.jwt_secret)
     configure_logging()
     api_metrics = ApiMetrics.from_environment()
 
@@ -81,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    # A bearer token, or else private peers only: the proxy forwards no /metrics either.
+    app.include_router(metrics.router, dependencies=[Depends(require_metrics_access)])
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(reads.router)

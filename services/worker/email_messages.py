@@ -21,7 +21,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import quote, urldefrag, urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
+
+from shared.templating import template_environment
 
 # Headers set raw (List-Unsubscribe, Message-ID) go out exactly as built: refolding a long
 # URL would turn it into RFC 2047 encoded words that no mail client can follow.
@@ -199,13 +201,8 @@ def _email(
 
 @cache
 def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("services.worker", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+    return template_environment(
+        "services.worker", trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
     )
 
 

@@ -10,6 +10,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker
 
 from services.worker.context import open_context
+from shared.jwt_secret import require_secret
 from shared.logging_setup import configure_logging
 from shared.nudges import (
     FOLD_QUEUE,
@@ -58,6 +59,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     state updates), so a Redis restart would otherwise take every worker down with it.
     What was queued is gone with that Redis; the sweep finds the threads it was about.
     """
+    require_secret(settings.jwt_secret)  # it signs every email's unsubscribe link
     configure_logging(logging.INFO)  # JSON lines; a job's lines carry its request id
     ctx = open_context(settings)
     try:

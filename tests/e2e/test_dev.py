@@ -2,6 +2,7 @@
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from shared.settings import DEV_JWT_SECRET
+from shared.jwt_secret import PUBLIC_SECRETS
 from shared.tokens import mint_token
 from tests.e2e.conftest import CHORUS, answers, free_port
 
@@ -29,7 +30,24 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         assert answers(f"{base}/readyz", dev), "chorus dev did not become ready"
         children = psutil.Process(dev.pid).children(recursive=True)
-        token = mint_token(DEV_JWT_SECRET, sub="ann", name="Ann")
+        # The README's quick start: `chorus token` in the same folder, with no secret set.
+        minted = subprocess.run(
+            [*CHORUS, "token", "--sub", "ann", "--name", "Ann"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        token = minted.stdout.strip()
+        forged = [
+            httpx.post(
+                f"{base}/v1/threads/first-post/comments",
+                json={"body": "I am an admin now"},
+                headers={"Authorization": f"Bearer {mint_token(key, sub='eve', name='Eve')}"},
+            ).status_code
+            for key in sorted(PUBLIC_SECRETS)
+        ]
 
         posted = httpx.post(
             f"{base}/v1/threads/first-post/comments",
@@ -45,6 +63,10 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
         dev.send_signal(signal.SIGTERM)
         code = dev.wait(timeout=30)
 
+    assert "signing with the key of `chorus dev` in .chorus/jwt-secret" in minted.stderr
+    assert forged == [401] * len(PUBLIC_SECRETS)  # no published key signs for this server
+    key_file = tmp_path / ".chorus" / "jwt-secret"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert page["version"] >= posted["version"]
     assert [c["body_html"] for c in page["comments"]] == ["<p>Hello <em>world</em></p>"]
     assert (tmp_path / "chorus.db").exists()

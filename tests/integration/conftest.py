@@ -27,9 +27,14 @@ def settings(database_url: str, redis_url: str) -> Settings:
     )
 
 
+# The peer address of in-process requests: a process on this machine, like the tests'
+# real servers (TestClient's own "testclient" is no address, and /metrics refuses it).
+LOOPBACK_PEER = ("127.0.0.1", 50000)
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK_PEER) as client:
         yield client
 
 

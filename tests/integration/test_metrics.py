@@ -21,7 +21,7 @@ from services.worker.retention import prune_expired
 from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore, NewEvent
-from tests.integration.conftest import JWT_SECRET, Auth
+from tests.integration.conftest import JWT_SECRET, LOOPBACK_PEER, Auth
 from tests.smtp_sink import Inbox, free_port
 from tests.waiting import wait_for
 
@@ -241,7 +241,7 @@ def test_concurrent_scrapes_share_one_reading_per_cache_period(
 ) -> None:
     scrapers = 8
     cached = settings.model_copy(update={"metrics_cache_seconds": 60})
-    with TestClient(create_app(cached)) as client:
+    with TestClient(create_app(cached), client=LOOPBACK_PEER) as client:
         post(client, auth, "ann")
         cache = client.app.state.scraped_state  # type: ignore[attr-defined]
         statements: list[tuple[int, str]] = []  # (thread, statement)
@@ -306,7 +306,7 @@ def test_metrics_answer_with_redis_down(database_url: str, auth: Auth) -> None:
     settings = Settings(
         database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK_PEER) as client:
         post(client, auth, "ann")
         samples = scrape(client)
 
@@ -321,8 +321,10 @@ def test_metrics_answer_with_redis_down(database_url: str, auth: Auth) -> None:
     "database_url", ["postgresql://chorus@127.0.0.1:1/chorus", "sqlite:////no/such/dir/x.db"]
 )
 def test_metrics_answer_with_the_database_and_redis_down(database_url: str) -> None:
-    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
-    with TestClient(create_app(settings)) as client:
+    settings = Settings(
+        database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
+    )
+    with TestClient(create_app(settings), client=LOOPBACK_PEER) as client:
         assert client.get("/healthz").status_code == 200
         samples = scrape(client)
 

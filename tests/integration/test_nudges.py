@@ -79,7 +79,9 @@ def test_with_redis_down_the_append_succeeds_and_a_warning_is_logged(
 
 
 def test_readiness_reports_redis_down(database_url: str) -> None:
-    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    settings = Settings(
+        database_url=database_url, redis_url="redis://127.0.0.1:1/0", jwt_secret=JWT_SECRET
+    )
     with TestClient(create_app(settings)) as client:
         ready = client.get("/readyz")
         alive = client.get("/healthz")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.jwt_secret import PUBLIC_SECRETS
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,21 +30,33 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(compose["services"])
 
 
+class MissingVariable(Exception):
+    """What `docker compose` stops with for a `${VAR:?message}` whose VAR is unset or empty."""
+
+
+# What an operator exports before `docker compose up` (README, Deploying).
+DEPLOY_ENV = {"CHORUS_JWT_SECRET": "0123456789abcdef" * 4}
+
+
 def interpolate(value: str, env: dict[str, str] | None = None) -> str:
-    """Compose's `${VAR:-default}` / `${VAR}` with the given (default: empty) environment."""
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?message}` in the given environment."""
     env = env or {}
 
     def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(3) or ""
-        return env.get(name) or default
+        name, operator, argument = match.group(1), match.group(2), match.group(3) or ""
+        if operator == ":?":
+            if not env.get(name):
+                raise MissingVariable(f"required variable {name} is missing a value: {argument}")
+            return env[name]
+        return env.get(name) or argument
 
-    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", replace, value)
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", replace, value)
 
 
-def environment(service: dict[str, Any]) -> dict[str, str]:
-    env = service.get("environment", {})
-    assert isinstance(env, dict), "environment as a mapping"
-    return {key: interpolate(str(value)) for key, value in env.items()}
+def environment(service: dict[str, Any], env: dict[str, str] = DEPLOY_ENV) -> dict[str, str]:
+    values = service.get("environment", {})
+    assert isinstance(values, dict), "environment as a mapping"
+    return {key: interpolate(str(value), env) for key, value in values.items()}
 
 
 def published(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -122,6 +135,19 @@ def test_the_proxy_balances_over_every_api_replica(services: dict[str, dict[str,
     assert environment(services["api"])["FORWARDED_ALLOW_IPS"] == "*"
 
 
+def test_the_proxy_never_forwards_metrics(services: dict[str, dict[str, Any]]) -> None:
+    # tests/e2e/test_proxy.py runs this file in a real Caddy; this reads it, for machines
+    # without one.
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    public_site = caddyfile[caddyfile.index(":80 {") : caddyfile.index(":8081 {")]
+    matcher = re.search(r"^\s*@(\w+) path (.+)$", public_site, re.MULTILINE)
+    assert matcher, "a named path matcher in the public site"
+    name, paths = matcher.group(1), matcher.group(2).split()
+    assert {"/metrics", "/metrics/*"} <= set(paths)
+    assert re.search(rf"^\s*respond @{name} .* 404$", public_site, re.MULTILINE)
+    assert "8081" not in str(services["proxy"]["ports"])  # the proxy's health site stays in
+
+
 def test_every_chorus_role_gets_the_same_working_configuration(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -135,18 +161,48 @@ def test_every_chorus_role_gets_the_same_working_configuration(
     assert shared["CHORUS_DATABASE_URL"].endswith("@postgres:5432/chorus")
     assert shared["CHORUS_REDIS_URL"] == "redis://redis:6379/0"
     assert shared["CHORUS_SMTP_URL"] == "smtp://mailpit:1025"
+    assert shared["CHORUS_METRICS_TOKEN"] == ""  # unset: private peers only
+    with_token = environment(services["api"], {**DEPLOY_ENV, "CHORUS_METRICS_TOKEN": "t0k"})
+    assert with_token["CHORUS_METRICS_TOKEN"] == "t0k"
     # Unsubscribe links must point at the proxy, the only address readers can reach.
     proxy_port = published(services["proxy"])[0][0]
     assert shared["CHORUS_PUBLIC_URL"] == f"http://localhost:{proxy_port}"
 
 
-def test_the_jwt_secret_comes_from_the_environment_with_a_loud_placeholder(
+def test_the_jwt_secret_must_be_given_and_has_no_fallback(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    raw = services["api"]["environment"]["CHORUS_JWT_SECRET"]
-    assert raw.startswith("${CHORUS_JWT_SECRET")
-    assert "INSECURE" in interpolate(raw)
-    assert interpolate(raw, {"CHORUS_JWT_SECRET": "s3cret"}) == "s3cret"
+    text = (ROOT / "compose.yaml").read_text()
+    for role in CHORUS_ROLES:
+        raw = services[role]["environment"]["CHORUS_JWT_SECRET"]
+        assert raw.startswith("${CHORUS_JWT_SECRET:?"), role  # unset or empty: compose stops
+        for unset in ({}, {"CHORUS_JWT_SECRET": ""}):
+            with pytest.raises(MissingVariable, match=r"CHORUS_JWT_SECRET.*openssl rand -hex 32"):
+                interpolate(raw, unset)
+        assert interpolate(raw, DEPLOY_ENV) == DEPLOY_ENV["CHORUS_JWT_SECRET"]
+    for published_key in PUBLIC_SECRETS:
+        assert published_key not in text
+    assert "INSECURE" not in text
+
+
+def test_every_dollar_in_compose_yaml_is_a_variable_compose_can_read() -> None:
+    # A lone `$` (say, `$(openssl ...)` in an error message) fails `docker compose up`.
+    values = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif isinstance(node, str):
+            values.append(node)
+
+    walk(yaml.safe_load((ROOT / "compose.yaml").read_text()))
+    variable = r"\$\$|\$\{\w+(?:(?::?[-?+])[^}$]*)?\}|\$\w+"
+    for value in values:
+        assert "$" not in re.sub(variable, "", value), value
 
 
 def test_the_image_is_multi_stage_non_root_and_serves_on_8000() -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import ServicesDep
@@ -19,6 +19,7 @@ from services.api.openapi import errors
 from shared.commands import Actor, ChangePreferences, RequestContext
 from shared.db import read_connection
 from shared.notification_tables import people
+from shared.templating import template_environment
 from shared.unsubscribe import MAX_TOKEN_CHARS, read_token
 
 router = APIRouter(prefix="/v1", tags=["notifications"], responses=errors(404, 422, 503))
@@ -67,6 +68,4 @@ def _render(template: str, **context: str) -> str:
 
 @cache
 def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("services.api", "templates"), autoescape=select_autoescape()
-    )
+    return template_environment("services.api")
