@@ -10,7 +10,11 @@ from redis import Redis
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
 from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
-from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from services.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    UnsafeTextMiddleware,
+)
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.routes import (
     comments,
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="An event-sourced comment backend for publications.",
         lifespan=lifespan,
     )
+    app.add_middleware(UnsafeTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)  # outermost: times it all

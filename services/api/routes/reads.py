@@ -28,6 +28,7 @@ from services.api.read_schemas import (
     ThreadPublic,
 )
 from shared.timeutil import as_utc
+from shared.validation import MAX_SQL_INTEGER
 
 router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413, 422, 503))
 
@@ -43,7 +44,11 @@ Cursor = Annotated[
 ]
 MinVersion = Annotated[
     int | None,
-    Query(ge=0, description="Wait (a few seconds at most) until the thread reaches this version"),
+    Query(
+        ge=0,
+        le=MAX_SQL_INTEGER,
+        description="Wait (a few seconds at most) until the thread reaches this version",
+    ),
 ]
 
 
