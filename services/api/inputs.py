@@ -29,7 +29,7 @@ class InputModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _refuse_unsafe_text(cls, data: Any) -> Any:
-        where = _unsafe_text_at(data, ())
+        where = _unsafe_text_at(data)
         if where is not None:
             field = ".".join(where) or "the body"
             raise PydanticCustomError(
@@ -40,20 +40,22 @@ class InputModel(BaseModel):
         return data
 
 
-def _unsafe_text_at(value: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:
-    """Where in decoded JSON the first unsafe string is (a key counts), or None."""
-    if isinstance(value, str):
-        return path if has_unsafe_characters(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and has_unsafe_characters(key):
-                return (*path, "(a key)")
-            found = _unsafe_text_at(item, (*path, str(key)[:50]))
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _unsafe_text_at(item, (*path, str(index)))
-            if found is not None:
-                return found
+def _unsafe_text_at(data: Any) -> tuple[str, ...] | None:
+    """Where in decoded JSON the first unsafe string is (a key counts), or None.
+
+    Iterative: JSON nests as deep as the parser allows, deeper than Python should recurse.
+    """
+    pending: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            if has_unsafe_characters(value):
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and has_unsafe_characters(key):
+                    return (*path, "(a key)")
+                pending.append((item, (*path, str(key)[:50])))
+        elif isinstance(value, list | tuple):
+            pending.extend((item, (*path, str(i))) for i, item in enumerate(value))
     return None
