@@ -6,6 +6,9 @@ for the listed comments (a keyset range on an index), and one per level of neste
 (each parent's first replies by the (parent_id, seq) index, UNION ALL'd). On PostgreSQL the
 statements of one read share a snapshot (REPEATABLE READ), so the counts, the comments and
 their replies all come from the same fold.
+
+A page is bounded in comments too, not only in statements: at most `MAX_PAGE_COMMENTS`,
+listed and nested together, the rest reachable through cursors.
 """
 
 from collections.abc import Iterator, Sequence
@@ -28,6 +31,8 @@ Key = tuple[int, ...]
 
 REPLY_LEVELS = 3
 """How many levels of replies a listed comment carries below itself."""
+MAX_PAGE_COMMENTS = 500
+"""Comments one page holds in all: the listed ones and every reply nested below them."""
 MAX_PARENTS_PER_LEVEL = 200
 """Parents whose replies one statement fetches; keeps a UNION ALL within SQLite's 500 terms."""
 
@@ -212,31 +217,46 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def _attach_replies(conn: Connection, listed: list[CommentNode], per_parent: int) -> None:
-    """Nest up to `per_parent` replies per comment, REPLY_LEVELS deep: one statement a level.
+    """Nest up to `per_parent` replies per comment, REPLY_LEVELS deep: one statement a level,
+    and no more than `MAX_PAGE_COMMENTS` comments in the page with the listed ones.
 
-    A comment with visible descendants whose replies are not all shown (more than
-    `per_parent`, the depth limit, or the per-level parent budget) gets
-    `more_replies_after`, from which the replies listing continues.
+    The budget is spent level by level, parents in page order: each parent is planned
+    min(per_parent, descendant_count) replies (its visible direct replies, placeholders
+    included, never exceed its descendant_count), as far as the budget goes; what a level
+    planned but did not find goes to the next. A comment with visible descendants whose
+    replies are not all shown (more than its share, the depth limit, the per-level parent
+    cap, or an exhausted budget) gets `more_replies_after`, from which the replies listing
+    continues.
     """
+    budget = MAX_PAGE_COMMENTS - len(listed)
     frontier = listed
     for _level in range(REPLY_LEVELS):
         # descendant_count > 0 exactly when some direct reply is visible (shown or placeholder).
         parents = [node for node in frontier if node.descendant_count > 0]
         if not parents:
             return
-        expand = parents[:MAX_PARENTS_PER_LEVEL] if per_parent > 0 else []
-        for node in parents[len(expand) :]:
-            node.more_replies_after = 0
-        children: dict[str, list[CommentNode]] = {node.comment_id: [] for node in expand}
-        if expand:
-            ids = [node.comment_id for node in expand]
-            for row in _children(conn, ids, per_parent + 1):
+        shares: dict[str, int] = {}
+        for node in parents:
+            share = min(per_parent, node.descendant_count, budget)
+            if share == 0 or len(shares) == MAX_PARENTS_PER_LEVEL:
+                node.more_replies_after = 0
+                continue
+            shares[node.comment_id] = share
+            budget -= share
+        children: dict[str, list[CommentNode]] = {comment_id: [] for comment_id in shares}
+        if shares:
+            # One more than the share: whether more exist decides the cursor.
+            for row in _children(conn, {cid: share + 1 for cid, share in shares.items()}):
                 children[row.parent_id].append(_node(row))
         frontier = []
-        for node in expand:
+        for node in parents:
+            share = shares.get(node.comment_id, 0)
+            if share == 0:
+                continue
             replies = sorted(children[node.comment_id], key=lambda n: n.seq)
-            node.replies = replies[:per_parent]
-            if len(replies) > per_parent:
+            node.replies = replies[:share]
+            budget += share - len(node.replies)
+            if len(replies) > share:
                 node.more_replies_after = node.replies[-1].seq
             frontier.extend(node.replies)
     for node in frontier:
@@ -308,27 +328,35 @@ def _oldest_first(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return sa.select(*_COLUMNS).where(*where).order_by(_C.c.seq).limit(_LIMIT)
 
 
-def _children(conn: Connection, parent_ids: list[str], limit: int) -> sa.CursorResult[Any]:
-    """Each parent's first `limit` visible replies: an index range on (parent_id, seq) each."""
+def _children(conn: Connection, limits: dict[str, int]) -> sa.CursorResult[Any]:
+    """Each parent's first `limits[parent]` visible replies: an index range on
+    (parent_id, seq) each."""
     if conn.dialect.name == "postgresql":
-        return conn.execute(_CHILDREN_LATERAL, {"parents": parent_ids, "limit": limit})
-    params = {f"parent_{i}": parent_id for i, parent_id in enumerate(parent_ids)}
-    return conn.execute(_children_statement(len(parent_ids)), {**params, "limit": limit})
+        params = {"parents": list(limits), "limits": list(limits.values())}
+        return conn.execute(_CHILDREN_LATERAL, params)
+    params: dict[str, Any] = {}
+    for i, (parent_id, limit) in enumerate(limits.items()):
+        params[f"parent_{i}"], params[f"limit_{i}"] = parent_id, limit
+    return conn.execute(_children_statement(len(limits)), params)
 
 
 def _children_lateral() -> sa.Select[Any]:
     """PostgreSQL: one short statement for any number of parents (a LATERAL limited scan
-    per parent), where the UNION ALL form below grows to ~75 KB of SQL for 200 parents."""
+    per parent, each with its own limit), where the UNION ALL form below grows to ~75 KB
+    of SQL for 200 parents."""
     parents = (
-        sa.func.unnest(sa.bindparam("parents", type_=postgresql.ARRAY(sa.String)))
-        .table_valued("id")
+        sa.func.unnest(
+            sa.bindparam("parents", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("limits", type_=postgresql.ARRAY(sa.Integer)),
+        )
+        .table_valued("id", "share")
         .render_derived()
     )
     replies = (
         sa.select(*_COLUMNS)
         .where(_C.c.parent_id == parents.c.id, _VISIBLE)
         .order_by(_C.c.seq)
-        .limit(_LIMIT)
+        .limit(parents.c.share)
         .lateral()
     )
     return sa.select(replies).select_from(parents.join(replies, sa.true()))
@@ -336,7 +364,8 @@ def _children_lateral() -> sa.Select[Any]:
 
 @lru_cache(maxsize=MAX_PARENTS_PER_LEVEL)
 def _children_statement(parents: int) -> sa.Select[Any]:
-    """Each parent's first visible replies (`limit`: one more than shown, to see if more exist).
+    """Each parent's first visible replies (its `limit_i`: one more than shown, to see if
+    more exist).
 
     One limited SELECT per parent, each an index range on (parent_id, seq), UNION ALL'd;
     SQLite accepts LIMIT inside a compound only in a subquery, so every part is wrapped.
@@ -346,7 +375,7 @@ def _children_statement(parents: int) -> sa.Select[Any]:
             sa.select(*_COLUMNS)
             .where(_C.c.parent_id == sa.bindparam(f"parent_{i}", type_=sa.String), _VISIBLE)
             .order_by(_C.c.seq)
-            .limit(_LIMIT)
+            .limit(sa.bindparam(f"limit_{i}", type_=sa.Integer))
             .subquery()
         )
         for i in range(parents)

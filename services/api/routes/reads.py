@@ -34,8 +34,17 @@ router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413,
 
 POLL_SECONDS = 0.05
 REPLIES_SORT = "oldest"
+MAX_LIMIT = 50
 
-Limit = Annotated[int, Query(ge=1, le=100, description="Comments per page")]
+Limit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"Comments listed per page (with their replies, at most "
+        f"{rq.MAX_PAGE_COMMENTS} comments in all)",
+    ),
+]
 RepliesShown = Annotated[
     int, Query(ge=0, le=10, description="Replies nested under each comment, per level")
 ]
