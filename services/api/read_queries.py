@@ -332,8 +332,8 @@ def _children(conn: Connection, limits: dict[str, int]) -> sa.CursorResult[Any]:
     """Each parent's first `limits[parent]` visible replies: an index range on
     (parent_id, seq) each."""
     if conn.dialect.name == "postgresql":
-        params = {"parents": list(limits), "limits": list(limits.values())}
-        return conn.execute(_CHILDREN_LATERAL, params)
+        arrays = {"parents": list(limits), "limits": list(limits.values())}
+        return conn.execute(_CHILDREN_LATERAL, arrays)
     params: dict[str, Any] = {}
     for i, (parent_id, limit) in enumerate(limits.items()):
         params[f"parent_{i}"], params[f"limit_{i}"] = parent_id, limit
