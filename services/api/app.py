@@ -3,12 +3,15 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from redis import Redis
 
+from services.api import read_queries
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
+from services.api.fold_waits import FoldWaits
 from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from services.api.middleware import (
     BodyLimitMiddleware,
@@ -54,7 +57,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_appended=api_metrics.count_appended,
             nudger=nudger,
         )
-        app.state.services = Services(settings, engine, redis, store, bus)
+        waits = FoldWaits(
+            settings.redis_url,
+            partial(read_queries.checkpoints, engine),
+            poll_seconds=settings.read_wait_poll_seconds,
+        )
+        await waits.start()
+        app.state.services = Services(settings, engine, redis, store, bus, waits)
         app.state.rate_limiter = RateLimiter(redis, settings)
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so full collections (latency spikes) walk only request garbage.
@@ -63,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await waits.stop()
             bus.close()
             redis.close()
             engine.dispose()

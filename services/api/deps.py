@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis import Redis
 from sqlalchemy.engine import Engine
 
+from services.api.fold_waits import FoldWaits
 from shared.command_bus import CommandBus
 from shared.commands import Actor, RequestContext
 from shared.errors import InvalidInput, Unauthorized
@@ -32,6 +33,7 @@ class Services:
     redis: Redis
     store: EventStore
     bus: CommandBus
+    waits: FoldWaits
 
 
 async def get_services(request: Request) -> Services:

@@ -96,6 +96,8 @@ assert [c.name for c in _COLUMNS] == list(CommentNode.__dataclass_fields__)[: le
 class ThreadSummary:
     thread_id: str
     version: int
+    head: int
+    """The version of the thread's log (what `version` may reach); 0 if nothing is logged."""
     title: str | None
     url: str | None
     locked: bool
@@ -108,6 +110,7 @@ class ThreadSummary:
 class ThreadPage:
     thread_id: str
     version: int
+    head: int
     comment_count: int
     comments: list[CommentNode]
     next_key: Key | None
@@ -118,6 +121,7 @@ class RepliesPage:
     comment_id: str
     thread_id: str
     version: int
+    head: int
     replies: list[CommentNode]
     next_key: Key | None
 
@@ -126,13 +130,14 @@ def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
     with snapshot(engine) as conn:
         row = conn.execute(_THREAD_SUMMARY, {"thread_id": thread_id}).one()
     if row.thread_id is None:
-        if not row.logged:
+        if not row.head:
             raise NotFound(f"thread {thread_id!r} does not exist")
         # Written but not folded yet: it exists, the projection just has nothing to say.
-        return ThreadSummary(thread_id, row.version, None, None, False, 0, 0, None)
+        return ThreadSummary(thread_id, row.version, row.head, None, None, False, 0, 0, None)
     return ThreadSummary(
         thread_id,
         row.version,
+        row.head,
         row.title,
         row.url,
         row.locked,
@@ -150,10 +155,19 @@ def comment_counts(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
     return {thread_id: int(found.get(thread_id, 0)) for thread_id in thread_ids}
 
 
-def checkpoint(engine: Engine, thread_id: str) -> int:
-    """How far the projection has folded the thread (0: not at all)."""
+MAX_THREADS_PER_CHECKPOINT_READ = 500
+"""Threads one statement of `checkpoints` asks about (SQLite binds at most 32,766 values)."""
+
+
+def checkpoints(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
+    """How far the projection has folded each thread (threads not folded at all: absent)."""
+    found: dict[str, int] = {}
     with snapshot(engine) as conn:
-        return int(conn.execute(_CHECKPOINT, {"thread_id": thread_id}).scalar_one())
+        for start in range(0, len(thread_ids), MAX_THREADS_PER_CHECKPOINT_READ):
+            chunk = list(thread_ids[start : start + MAX_THREADS_PER_CHECKPOINT_READ])
+            rows = conn.execute(_CHECKPOINTS_OF, {"thread_ids": chunk})
+            found.update({row.thread_id: row.version for row in rows})
+    return found
 
 
 def thread_page(
@@ -166,12 +180,12 @@ def thread_page(
         if sort == "top":
             params["after_likes"] = after[0]
     with snapshot(engine) as conn:
-        version, comment_count = conn.execute(_PAGE_HEADER, params).one()
+        version, comment_count, head = conn.execute(_PAGE_HEADER, params).one()
         rows = conn.execute(_top_level_statement(sort, after is not None), params).all()
         comments = [_node(row) for row in rows[:limit]]
         _attach_replies(conn, comments, per_parent)
     next_key = _sort_key(comments[-1], sort) if len(rows) > limit else None
-    return ThreadPage(thread_id, version, int(comment_count or 0), comments, next_key)
+    return ThreadPage(thread_id, version, head, int(comment_count or 0), comments, next_key)
 
 
 def replies_page(
@@ -183,12 +197,12 @@ def replies_page(
         parent = conn.execute(_REPLIED_COMMENT, params).first()
         if parent is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
-        thread_id, version = parent
+        thread_id, version, head = parent
         rows = conn.execute(_REPLIES, params).all()
         replies = [_node(row) for row in rows[:limit]]
         _attach_replies(conn, replies, per_parent)
     next_key = (replies[-1].seq,) if len(rows) > limit else None
-    return RepliesPage(comment_id, thread_id, version, replies, next_key)
+    return RepliesPage(comment_id, thread_id, version, head, replies, next_key)
 
 
 def comment(engine: Engine, comment_id: str, per_parent: int) -> CommentNode:
@@ -281,6 +295,14 @@ def _version_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
         .scalar_subquery()
     )
     return sa.func.coalesce(folded, 0)
+
+
+def _head_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """The version of the thread's log (0 when nothing is logged): a primary key lookup in
+    the log's `streams`, in the same statement as the page, so refusing a `min_version`
+    beyond it costs no round trip."""
+    logged = sa.select(_STREAMS.c.version).where(_STREAMS.c.stream_id == thread_id)
+    return sa.func.coalesce(logged.scalar_subquery(), 0)
 
 
 @cache
@@ -390,7 +412,7 @@ _CHILDREN_LATERAL = _children_lateral()
 _THREAD_SUMMARY = (
     sa.select(
         _version_of(_THREAD_ID).label("version"),
-        sa.exists().where(_STREAMS.c.stream_id == _THREAD_ID).label("logged"),
+        _head_of(_THREAD_ID).label("head"),
         _T,
     )
     # One row whether or not the projection has the thread: the join fills it in if so.
@@ -400,13 +422,16 @@ _THREAD_SUMMARY = (
 _COUNTS = sa.select(_T.c.thread_id, _T.c.comment_count).where(
     _T.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))
 )
-_CHECKPOINT = sa.select(_version_of(_THREAD_ID))
+_CHECKPOINTS_OF = sa.select(_CHECKPOINTS.c.thread_id, _CHECKPOINTS.c.version).where(
+    _CHECKPOINTS.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))
+)
 _PAGE_HEADER = sa.select(
     _version_of(_THREAD_ID),
     sa.select(_T.c.comment_count).where(_T.c.thread_id == _THREAD_ID).scalar_subquery(),
+    _head_of(_THREAD_ID),
 )
 _COMMENT = sa.select(*_COLUMNS).where(_C.c.comment_id == _COMMENT_ID)
-_REPLIED_COMMENT = sa.select(_C.c.thread_id, _version_of(_C.c.thread_id)).where(
-    _C.c.comment_id == _COMMENT_ID
-)
+_REPLIED_COMMENT = sa.select(
+    _C.c.thread_id, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
+).where(_C.c.comment_id == _COMMENT_ID)
 _REPLIES = _oldest_first(_C.c.parent_id == _COMMENT_ID, _C.c.seq > _AFTER_SEQ, _VISIBLE)
