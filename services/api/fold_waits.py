@@ -35,6 +35,8 @@ Checkpoints = Callable[[list[str]], dict[str, int]]
 @dataclass
 class _Waiter:
     version: int
+    heard: int = 0
+    """The furthest version heard of while waiting."""
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -71,27 +73,28 @@ class FoldWaits:
         """Reads waiting right now, in this process."""
         return sum(len(waiters) for waiters in self._waiters.values())
 
-    async def wait(self, thread_id: str, version: int, timeout: float) -> bool:
-        """Until the thread's projection is known to have reached `version` (True), or
-        `timeout` seconds (False). A fold that lands just before the call is seen by the
-        next poll."""
+    async def wait(self, thread_id: str, version: int, timeout: float) -> int:
+        """Until the thread's projection is known to have reached `version`, or `timeout`
+        seconds; the furthest version heard of meanwhile (0: none). A fold that lands just
+        before the call is heard of by the next poll."""
         waiter = _Waiter(version)
         self._waiters.setdefault(thread_id, []).append(waiter)
         try:
             async with asyncio.timeout(timeout):
                 await waiter.woken.wait()
         except TimeoutError:
-            return False
+            pass
         finally:
             waiters = self._waiters[thread_id]
             waiters.remove(waiter)
             if not waiters:
                 del self._waiters[thread_id]
-        return True
+        return waiter.heard
 
     def advance(self, thread_id: str, version: int) -> None:
         """The thread's projection has reached `version`: wake whoever waited for it."""
         for waiter in self._waiters.get(thread_id, ()):
+            waiter.heard = max(waiter.heard, version)
             if waiter.version <= version:
                 waiter.woken.set()
 

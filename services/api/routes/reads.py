@@ -199,8 +199,10 @@ async def _read_at_least(services: Services, min_version: int | None, read: Call
         remaining = deadline - anyio.current_time()
         if remaining <= 0:
             break
-        if not await services.waits.wait(result.thread_id, min_version, remaining):
-            break
+        heard = await services.waits.wait(result.thread_id, min_version, remaining)
+        if heard <= result.version:
+            break  # timed out, and the projection did not move as far as anyone heard
+        # Reached, or at least moved (then the deadline has passed): show how far.
         result = await run_in_threadpool(read)
     return result
 
