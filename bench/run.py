@@ -159,7 +159,7 @@ def posting(stack: Stack, scale: Scale, results: Results) -> None:
             "base": stack.base_url,
             "thread_id": first,
             "repeats": scale.walk_repeats,
-            "limit": 100,
+            "limit": 50,
             "replies": 10,
         }
     )
@@ -205,7 +205,7 @@ def lag(stack: Stack, scale: Scale, results: Results) -> None:
             "seconds": scale.lag_seconds,
             "threads": scale.lag_threads,
             "poll_ms": 50,
-            "page_limit": 100,
+            "page_limit": 50,
             "connections": 256,
             "settle_seconds": SETTLE_SECONDS,
             "run": new_id()[-6:],
@@ -398,7 +398,7 @@ def posting_section(results: Results, scale: Scale) -> list[str]:
         "",
         f"Reading the thread the 1-client level posted: first page (`limit=20`, `replies=3`) "
         f"p50 {num(page['p50_ms'], 1)} ms, p99 {num(page['p99_ms'], 1)} ms; the whole thread "
-        f"by every page and reply cursor (`limit=100`, `replies=10`, "
+        f"by every page and reply cursor (`limit=50`, `replies=10`, "
         f"{walk['requests_per_walk']:.0f} request(s)) p50 {num(walk['p50_ms'], 1)} ms, "
         f"p99 {num(walk['p99_ms'], 1)} ms; the walk found {walk['comments']} comments "
         f"({'all' if complete else 'NOT all'} of the {accepted:,} accepted).",
@@ -446,7 +446,7 @@ def lag_section(results: Results) -> list[str]:
         "",
         "Posts are sent on a fixed schedule whatever the answers (top-level comments, spread "
         "over the threads); one poller per thread reads `GET /v1/threads/{id}/comments"
-        "?sort=newest&limit=100&replies=0` every 50 ms. Lag = arrival of the first poll "
+        "?sort=newest&limit=50&replies=0` every 50 ms. Lag = arrival of the first poll "
         "answer showing the comment (its id on the page, or the page's `version` at or past "
         "the comment's, once it has scrolled off) minus the time its POST was sent; the poll "
         f"period adds up to 50 ms. {got['seen_by_id']:,} of {got['seen']:,} were seen by "
@@ -527,7 +527,7 @@ def peer_section(results: Results) -> list[str]:
         "posts/s: higher is better; latencies: lower is better (ratio < 1 = Chorus faster). "
         "Isso answers the whole thread in one `GET /?uri=`; Chorus serves pages, so both its "
         "first page (20 top-level comments, 3 replies per level) and a walk of every page "
-        "and reply cursor (`limit=100`, `replies=10`) are shown, on the thread posted by "
+        "and reply cursor (`limit=50`, `replies=10`) are shown, on the thread posted by "
         "1 client (Isso reads that one too).",
         "",
         "| figure | Chorus | Isso | Chorus / Isso |",

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     fold_batch_size: int = Field(default=1000, ge=1)
     # How long a read with `min_version` waits for the projection before answering anyway.
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Waiting reads wake on the worker's fold announcements (Redis pub/sub); this slow poll,
+    # one statement per API process for all waited threads, covers lost announcements.
+    read_wait_poll_seconds: float = Field(default=0.5, gt=0, le=10)
 
     # Email. `public_url` is where this API is reached from outside (unsubscribe links);
     # `smtp_url` is smtp://, smtp+starttls:// or smtps://, with optional user:password@.

@@ -4,10 +4,21 @@ import re
 
 from shared.errors import InvalidInput
 
-THREAD_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
+MAX_THREAD_ID_CHARS = 200
+THREAD_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_THREAD_ID_CHARS}}}$"
 _THREAD_ID = re.compile(THREAD_ID_PATTERN)
 MAX_TITLE_CHARS = 300
 MAX_URL_CHARS = 2000
+MAX_SQL_INTEGER = 2**31 - 1
+"""The largest value of an SQL INTEGER column (stream versions, seqs, like counts)."""
+# NUL: PostgreSQL text cannot hold it. A lone surrogate (what "\ud800" in JSON decodes to)
+# cannot be encoded as UTF-8, so no database, log or response can hold it either.
+_UNSAFE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unsafe_characters(text: str) -> bool:
+    """True if `text` holds a NUL or a lone surrogate: no column or response can carry it."""
+    return _UNSAFE_CHARACTERS.search(text) is not None
 
 
 def check_thread_id(thread_id: str) -> str:

@@ -3,16 +3,23 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI
 from prometheus_client.core import Metric
 from redis import Redis
 
+from services.api import read_queries
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
+from services.api.fold_waits import FoldWaits
 from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from services.api.metrics_access import require_metrics_access
-from services.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from services.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    UnsafeTextMiddleware,
+)
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.routes import (
     comments,
@@ -59,7 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_appended=api_metrics.count_appended,
             nudger=nudger,
         )
-        app.state.services = Services(settings, engine, redis, store, bus)
+        waits = FoldWaits(
+            settings.redis_url,
+            partial(read_queries.checkpoints, engine),
+            poll_seconds=settings.read_wait_poll_seconds,
+        )
+        await waits.start()
+        app.state.services = Services(settings, engine, redis, store, bus, waits)
         app.state.rate_limiter = RateLimiter(redis, settings)
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so full collections (latency spikes) walk only request garbage.
@@ -68,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await waits.stop()
             bus.close()
             redis.close()
             engine.dispose()
@@ -78,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="An event-sourced comment backend for publications.",
         lifespan=lifespan,
     )
+    app.add_middleware(UnsafeTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)  # outermost: times it all

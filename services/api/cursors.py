@@ -16,11 +16,10 @@ import json
 from typing import Any
 
 from shared.errors import InvalidInput
+from shared.validation import MAX_SQL_INTEGER
 
 MAX_CURSOR_CHARS = 512
 _TAG_BYTES = 16
-# Keys are stream versions and like counts: SQL INTEGER columns.
-_MAX_KEY = 2**31 - 1
 
 
 class InvalidCursor(InvalidInput):
@@ -81,7 +80,8 @@ class CursorCodec:
 
 def _is_key(value: object) -> bool:
     # bool is an int subclass; `true` is no seq.
-    return type(value) is int and 0 <= value <= _MAX_KEY
+    # Keys are stream versions and like counts: SQL INTEGER columns.
+    return type(value) is int and 0 <= value <= MAX_SQL_INTEGER
 
 
 def _b64(data: bytes) -> str:

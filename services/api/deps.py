@@ -13,13 +13,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis import Redis
 from sqlalchemy.engine import Engine
 
+from services.api.fold_waits import FoldWaits
 from shared.command_bus import CommandBus
 from shared.commands import Actor, RequestContext
 from shared.errors import InvalidInput, Unauthorized
+from shared.ids import COMMENT_ID_PATTERN, MAX_COMMENT_ID_CHARS
 from shared.settings import Settings
 from shared.store import EventStore
 from shared.tokens import verify_token
-from shared.validation import THREAD_ID_PATTERN
+from shared.validation import MAX_THREAD_ID_CHARS, THREAD_ID_PATTERN
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Services:
     redis: Redis
     store: EventStore
     bus: CommandBus
+    waits: FoldWaits
 
 
 async def get_services(request: Request) -> Services:
@@ -80,8 +83,17 @@ ThreadId = Annotated[
     str,
     Path(
         pattern=THREAD_ID_PATTERN,
+        max_length=MAX_THREAD_ID_CHARS,
         description="1-200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
         examples=["post-2026-11-27-south-korea"],
     ),
 ]
-CommentId = Annotated[str, Path(max_length=64, description="An opaque comment id")]
+CommentId = Annotated[
+    str,
+    Path(
+        pattern=COMMENT_ID_PATTERN,
+        max_length=MAX_COMMENT_ID_CHARS,
+        description="A comment id, as the API gave it",
+        examples=["01kf3m8q2v9x7c4d5e6f7g8h9j"],
+    ),
+]

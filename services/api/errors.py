@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from services.api.inputs import INVALID_CHARACTERS
 from shared import errors
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(part) for part in p.get('loc', ()))}: {p.get('msg', 'invalid')}"
         for p in problems[:5]
     )
-    return error_response(422, "invalid_input", described or "the request is not valid")
+    unsafe = any(p.get("type") == INVALID_CHARACTERS for p in problems)
+    code = INVALID_CHARACTERS if unsafe else "invalid_input"
+    return error_response(422, code, described or "the request is not valid")
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

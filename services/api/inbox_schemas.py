@@ -1,17 +1,19 @@
 """Request and response bodies of a user's inbox, preferences and subscriptions (API.md)."""
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.api.inputs import CommentIdItem, InputModel
 from shared.user_handlers import MAX_READ_IDS
 
 NotificationKind = Literal["reply", "conversation", "thread"]
 NotifyOn = Literal["conversations", "replies", "none"]
 EmailFrequency = Literal["immediate", "hourly", "daily", "off"]
 Level = Literal["watching", "default", "muted"]
-NotificationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# A recipient has at most one notification per comment: its id is the comment's.
+NotificationId = CommentIdItem
 
 
 class ActorPublic(BaseModel):
@@ -36,10 +38,10 @@ class InboxPublic(BaseModel):
     next_cursor: str | None
 
 
-class MarkReadIn(BaseModel):
+class MarkReadIn(InputModel):
     model_config = ConfigDict(
         populate_by_name=True,
-        json_schema_extra={"examples": [{"ids": ["c_01J..."]}, {"all": True}]},
+        json_schema_extra={"examples": [{"ids": ["01kf3m8q2v9x7c4d5e6f7g8h9j"]}, {"all": True}]},
     )
 
     ids: list[NotificationId] | None = Field(
@@ -64,7 +66,7 @@ class PreferencesPublic(BaseModel):
     email_frequency: EmailFrequency
 
 
-class PreferencesIn(BaseModel):
+class PreferencesIn(InputModel):
     """Omitted or null fields keep their current value."""
 
     model_config = ConfigDict(
@@ -75,7 +77,7 @@ class PreferencesIn(BaseModel):
     email_frequency: EmailFrequency | None = None
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(InputModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"level": "watching"}]})
 
     level: Level

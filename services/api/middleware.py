@@ -1,12 +1,15 @@
-"""ASGI middleware: request ids, and a byte limit enforced before any parsing."""
+"""ASGI middleware: request ids, a byte limit enforced before any parsing, and no NUL
+or lone surrogate in a path or query string."""
 
 import json
 import re
 import uuid
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.request_context import request_id_var
+from shared.validation import has_unsafe_characters
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -89,23 +92,52 @@ class BodyLimitMiddleware:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "body_too_large",
-                    "message": f"the request body is over {self.max_bytes} bytes",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"the request body is over {self.max_bytes} bytes"
+        await _send_json(send, 413, "body_too_large", message, close=True)
+
+
+class UnsafeTextMiddleware:
+    """Refuses (422 `invalid_characters`) a request whose path or query holds a NUL or a
+    lone surrogate once percent-decoded: the rule `InputModel` applies to bodies.
+
+    Before routing, so no route, parameter type or unmatched path can let one through to
+    a database (PostgreSQL refuses NUL in text) or a log.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_unsafe_text(scope):
+            await _send_json(
+                send,
+                422,
+                "invalid_characters",
+                "the path or query contains a NUL character or a lone surrogate",
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_unsafe_text(scope: Scope) -> bool:
+    if has_unsafe_characters(scope["path"]):
+        return True
+    query = scope.get("query_string", b"").decode("latin-1")
+    # What Starlette's QueryParams will decode: the same function, the same errors policy.
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return any(has_unsafe_characters(key + value) for key, value in pairs)
+
+
+async def _send_json(
+    send: Send, status: int, code: str, message: str, *, close: bool = False
+) -> None:
+    error = {"error": {"code": code, "message": message}}
+    body = json.dumps(error, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

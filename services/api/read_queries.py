@@ -6,6 +6,9 @@ for the listed comments (a keyset range on an index), and one per level of neste
 (each parent's first replies by the (parent_id, seq) index, UNION ALL'd). On PostgreSQL the
 statements of one read share a snapshot (REPEATABLE READ), so the counts, the comments and
 their replies all come from the same fold.
+
+A page is bounded in comments too, not only in statements: at most `MAX_PAGE_COMMENTS`,
+listed and nested together, the rest reachable through cursors.
 """
 
 from collections.abc import Iterator, Sequence
@@ -28,6 +31,8 @@ Key = tuple[int, ...]
 
 REPLY_LEVELS = 3
 """How many levels of replies a listed comment carries below itself."""
+MAX_PAGE_COMMENTS = 500
+"""Comments one page holds in all: the listed ones and every reply nested below them."""
 MAX_PARENTS_PER_LEVEL = 200
 """Parents whose replies one statement fetches; keeps a UNION ALL within SQLite's 500 terms."""
 
@@ -91,6 +96,8 @@ assert [c.name for c in _COLUMNS] == list(CommentNode.__dataclass_fields__)[: le
 class ThreadSummary:
     thread_id: str
     version: int
+    head: int
+    """The version of the thread's log (what `version` may reach); 0 if nothing is logged."""
     title: str | None
     url: str | None
     locked: bool
@@ -103,6 +110,7 @@ class ThreadSummary:
 class ThreadPage:
     thread_id: str
     version: int
+    head: int
     comment_count: int
     comments: list[CommentNode]
     next_key: Key | None
@@ -113,6 +121,7 @@ class RepliesPage:
     comment_id: str
     thread_id: str
     version: int
+    head: int
     replies: list[CommentNode]
     next_key: Key | None
 
@@ -121,13 +130,14 @@ def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
     with snapshot(engine) as conn:
         row = conn.execute(_THREAD_SUMMARY, {"thread_id": thread_id}).one()
     if row.thread_id is None:
-        if not row.logged:
+        if not row.head:
             raise NotFound(f"thread {thread_id!r} does not exist")
         # Written but not folded yet: it exists, the projection just has nothing to say.
-        return ThreadSummary(thread_id, row.version, None, None, False, 0, 0, None)
+        return ThreadSummary(thread_id, row.version, row.head, None, None, False, 0, 0, None)
     return ThreadSummary(
         thread_id,
         row.version,
+        row.head,
         row.title,
         row.url,
         row.locked,
@@ -145,10 +155,19 @@ def comment_counts(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
     return {thread_id: int(found.get(thread_id, 0)) for thread_id in thread_ids}
 
 
-def checkpoint(engine: Engine, thread_id: str) -> int:
-    """How far the projection has folded the thread (0: not at all)."""
+MAX_THREADS_PER_CHECKPOINT_READ = 500
+"""Threads one statement of `checkpoints` asks about (SQLite binds at most 32,766 values)."""
+
+
+def checkpoints(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
+    """How far the projection has folded each thread (threads not folded at all: absent)."""
+    found: dict[str, int] = {}
     with snapshot(engine) as conn:
-        return int(conn.execute(_CHECKPOINT, {"thread_id": thread_id}).scalar_one())
+        for start in range(0, len(thread_ids), MAX_THREADS_PER_CHECKPOINT_READ):
+            chunk = list(thread_ids[start : start + MAX_THREADS_PER_CHECKPOINT_READ])
+            rows = conn.execute(_CHECKPOINTS_OF, {"thread_ids": chunk})
+            found.update({row.thread_id: row.version for row in rows})
+    return found
 
 
 def thread_page(
@@ -161,12 +180,12 @@ def thread_page(
         if sort == "top":
             params["after_likes"] = after[0]
     with snapshot(engine) as conn:
-        version, comment_count = conn.execute(_PAGE_HEADER, params).one()
+        version, comment_count, head = conn.execute(_PAGE_HEADER, params).one()
         rows = conn.execute(_top_level_statement(sort, after is not None), params).all()
         comments = [_node(row) for row in rows[:limit]]
         _attach_replies(conn, comments, per_parent)
     next_key = _sort_key(comments[-1], sort) if len(rows) > limit else None
-    return ThreadPage(thread_id, version, int(comment_count or 0), comments, next_key)
+    return ThreadPage(thread_id, version, head, int(comment_count or 0), comments, next_key)
 
 
 def replies_page(
@@ -178,12 +197,12 @@ def replies_page(
         parent = conn.execute(_REPLIED_COMMENT, params).first()
         if parent is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
-        thread_id, version = parent
+        thread_id, version, head = parent
         rows = conn.execute(_REPLIES, params).all()
         replies = [_node(row) for row in rows[:limit]]
         _attach_replies(conn, replies, per_parent)
     next_key = (replies[-1].seq,) if len(rows) > limit else None
-    return RepliesPage(comment_id, thread_id, version, replies, next_key)
+    return RepliesPage(comment_id, thread_id, version, head, replies, next_key)
 
 
 def comment(engine: Engine, comment_id: str, per_parent: int) -> CommentNode:
@@ -212,31 +231,46 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def _attach_replies(conn: Connection, listed: list[CommentNode], per_parent: int) -> None:
-    """Nest up to `per_parent` replies per comment, REPLY_LEVELS deep: one statement a level.
+    """Nest up to `per_parent` replies per comment, REPLY_LEVELS deep: one statement a level,
+    and no more than `MAX_PAGE_COMMENTS` comments in the page with the listed ones.
 
-    A comment with visible descendants whose replies are not all shown (more than
-    `per_parent`, the depth limit, or the per-level parent budget) gets
-    `more_replies_after`, from which the replies listing continues.
+    The budget is spent level by level, parents in page order: each parent is planned
+    min(per_parent, descendant_count) replies (its visible direct replies, placeholders
+    included, never exceed its descendant_count), as far as the budget goes; what a level
+    planned but did not find goes to the next. A comment with visible descendants whose
+    replies are not all shown (more than its share, the depth limit, the per-level parent
+    cap, or an exhausted budget) gets `more_replies_after`, from which the replies listing
+    continues.
     """
+    budget = MAX_PAGE_COMMENTS - len(listed)
     frontier = listed
     for _level in range(REPLY_LEVELS):
         # descendant_count > 0 exactly when some direct reply is visible (shown or placeholder).
         parents = [node for node in frontier if node.descendant_count > 0]
         if not parents:
             return
-        expand = parents[:MAX_PARENTS_PER_LEVEL] if per_parent > 0 else []
-        for node in parents[len(expand) :]:
-            node.more_replies_after = 0
-        children: dict[str, list[CommentNode]] = {node.comment_id: [] for node in expand}
-        if expand:
-            ids = [node.comment_id for node in expand]
-            for row in _children(conn, ids, per_parent + 1):
+        shares: dict[str, int] = {}
+        for node in parents:
+            share = min(per_parent, node.descendant_count, budget)
+            if share == 0 or len(shares) == MAX_PARENTS_PER_LEVEL:
+                node.more_replies_after = 0
+                continue
+            shares[node.comment_id] = share
+            budget -= share
+        children: dict[str, list[CommentNode]] = {comment_id: [] for comment_id in shares}
+        if shares:
+            # One more than the share: whether more exist decides the cursor.
+            for row in _children(conn, {cid: share + 1 for cid, share in shares.items()}):
                 children[row.parent_id].append(_node(row))
         frontier = []
-        for node in expand:
+        for node in parents:
+            share = shares.get(node.comment_id, 0)
+            if share == 0:
+                continue
             replies = sorted(children[node.comment_id], key=lambda n: n.seq)
-            node.replies = replies[:per_parent]
-            if len(replies) > per_parent:
+            node.replies = replies[:share]
+            budget += share - len(node.replies)
+            if len(replies) > share:
                 node.more_replies_after = node.replies[-1].seq
             frontier.extend(node.replies)
     for node in frontier:
@@ -261,6 +295,14 @@ def _version_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
         .scalar_subquery()
     )
     return sa.func.coalesce(folded, 0)
+
+
+def _head_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """The version of the thread's log (0 when nothing is logged): a primary key lookup in
+    the log's `streams`, in the same statement as the page, so refusing a `min_version`
+    beyond it costs no round trip."""
+    logged = sa.select(_STREAMS.c.version).where(_STREAMS.c.stream_id == thread_id)
+    return sa.func.coalesce(logged.scalar_subquery(), 0)
 
 
 @cache
@@ -308,27 +350,35 @@ def _oldest_first(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return sa.select(*_COLUMNS).where(*where).order_by(_C.c.seq).limit(_LIMIT)
 
 
-def _children(conn: Connection, parent_ids: list[str], limit: int) -> sa.CursorResult[Any]:
-    """Each parent's first `limit` visible replies: an index range on (parent_id, seq) each."""
+def _children(conn: Connection, limits: dict[str, int]) -> sa.CursorResult[Any]:
+    """Each parent's first `limits[parent]` visible replies: an index range on
+    (parent_id, seq) each."""
     if conn.dialect.name == "postgresql":
-        return conn.execute(_CHILDREN_LATERAL, {"parents": parent_ids, "limit": limit})
-    params = {f"parent_{i}": parent_id for i, parent_id in enumerate(parent_ids)}
-    return conn.execute(_children_statement(len(parent_ids)), {**params, "limit": limit})
+        arrays = {"parents": list(limits), "limits": list(limits.values())}
+        return conn.execute(_CHILDREN_LATERAL, arrays)
+    params: dict[str, Any] = {}
+    for i, (parent_id, limit) in enumerate(limits.items()):
+        params[f"parent_{i}"], params[f"limit_{i}"] = parent_id, limit
+    return conn.execute(_children_statement(len(limits)), params)
 
 
 def _children_lateral() -> sa.Select[Any]:
     """PostgreSQL: one short statement for any number of parents (a LATERAL limited scan
-    per parent), where the UNION ALL form below grows to ~75 KB of SQL for 200 parents."""
+    per parent, each with its own limit), where the UNION ALL form below grows to ~75 KB
+    of SQL for 200 parents."""
     parents = (
-        sa.func.unnest(sa.bindparam("parents", type_=postgresql.ARRAY(sa.String)))
-        .table_valued("id")
+        sa.func.unnest(
+            sa.bindparam("parents", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("limits", type_=postgresql.ARRAY(sa.Integer)),
+        )
+        .table_valued("id", "share")
         .render_derived()
     )
     replies = (
         sa.select(*_COLUMNS)
         .where(_C.c.parent_id == parents.c.id, _VISIBLE)
         .order_by(_C.c.seq)
-        .limit(_LIMIT)
+        .limit(parents.c.share)
         .lateral()
     )
     return sa.select(replies).select_from(parents.join(replies, sa.true()))
@@ -336,7 +386,8 @@ def _children_lateral() -> sa.Select[Any]:
 
 @lru_cache(maxsize=MAX_PARENTS_PER_LEVEL)
 def _children_statement(parents: int) -> sa.Select[Any]:
-    """Each parent's first visible replies (`limit`: one more than shown, to see if more exist).
+    """Each parent's first visible replies (its `limit_i`: one more than shown, to see if
+    more exist).
 
     One limited SELECT per parent, each an index range on (parent_id, seq), UNION ALL'd;
     SQLite accepts LIMIT inside a compound only in a subquery, so every part is wrapped.
@@ -346,7 +397,7 @@ def _children_statement(parents: int) -> sa.Select[Any]:
             sa.select(*_COLUMNS)
             .where(_C.c.parent_id == sa.bindparam(f"parent_{i}", type_=sa.String), _VISIBLE)
             .order_by(_C.c.seq)
-            .limit(_LIMIT)
+            .limit(sa.bindparam(f"limit_{i}", type_=sa.Integer))
             .subquery()
         )
         for i in range(parents)
@@ -361,7 +412,7 @@ _CHILDREN_LATERAL = _children_lateral()
 _THREAD_SUMMARY = (
     sa.select(
         _version_of(_THREAD_ID).label("version"),
-        sa.exists().where(_STREAMS.c.stream_id == _THREAD_ID).label("logged"),
+        _head_of(_THREAD_ID).label("head"),
         _T,
     )
     # One row whether or not the projection has the thread: the join fills it in if so.
@@ -371,13 +422,16 @@ _THREAD_SUMMARY = (
 _COUNTS = sa.select(_T.c.thread_id, _T.c.comment_count).where(
     _T.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))
 )
-_CHECKPOINT = sa.select(_version_of(_THREAD_ID))
+_CHECKPOINTS_OF = sa.select(_CHECKPOINTS.c.thread_id, _CHECKPOINTS.c.version).where(
+    _CHECKPOINTS.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))
+)
 _PAGE_HEADER = sa.select(
     _version_of(_THREAD_ID),
     sa.select(_T.c.comment_count).where(_T.c.thread_id == _THREAD_ID).scalar_subquery(),
+    _head_of(_THREAD_ID),
 )
 _COMMENT = sa.select(*_COLUMNS).where(_C.c.comment_id == _COMMENT_ID)
-_REPLIED_COMMENT = sa.select(_C.c.thread_id, _version_of(_C.c.thread_id)).where(
-    _C.c.comment_id == _COMMENT_ID
-)
+_REPLIED_COMMENT = sa.select(
+    _C.c.thread_id, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
+).where(_C.c.comment_id == _COMMENT_ID)
 _REPLIES = _oldest_first(_C.c.parent_id == _COMMENT_ID, _C.c.seq > _AFTER_SEQ, _VISIBLE)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.api.inputs import InputModel
 from shared.validation import THREAD_ID_PATTERN
 
 
@@ -63,7 +64,7 @@ class RepliesPagePublic(BaseModel):
 ThreadIdItem = Annotated[str, StringConstraints(pattern=THREAD_ID_PATTERN)]
 
 
-class CountsIn(BaseModel):
+class CountsIn(InputModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"thread_ids": ["post-2026-11-27-south-korea", "post-42"]}]}
     )

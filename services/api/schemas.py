@@ -5,8 +5,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.api.inputs import CommentIdItem, InputModel
 
-class ThreadIn(BaseModel):
+
+class ThreadIn(InputModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -32,16 +34,16 @@ class ThreadWritten(BaseModel):
     version: int
 
 
-class CommentIn(BaseModel):
+class CommentIn(InputModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"body": "Great piece, *thank you*.", "parent_id": None}]}
     )
 
     body: str = Field(description="Markdown, 1-10,000 characters after trimming")
-    parent_id: str | None = None
+    parent_id: CommentIdItem | None = None
 
 
-class CommentEditIn(BaseModel):
+class CommentEditIn(InputModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"body": "Great piece, **thanks**."}]}
     )

@@ -13,6 +13,7 @@ from services.worker import folding, mailer, retention
 from services.worker.context import current
 from services.worker.notification_projector import notification_projection
 from services.worker.sweep import threads_behind
+from shared.fold_progress import FoldProgress, announce
 from shared.nudges import MAIL_PENDING_KEY, enqueue_prune, nudge_mail, pending_key
 from shared.request_context import bound_request_id
 
@@ -51,6 +52,9 @@ def fold_thread(thread_id: str) -> dict[str, int]:
         [folding.thread_projection(), notification_projection()],
         batch_size=ctx.settings.fold_batch_size,
     )
+    if tree.applied or tree.dead_lettered:
+        # Committed: wake the reads waiting for this thread (`min_version`) in every API.
+        announce(ctx.redis, FoldProgress(thread_id, tree.version))
     if inbox.emails_due:
         nudge_mail(ctx.redis)  # send them now; digests wait for the periodic mail run
     if tree.applied or inbox.applied:

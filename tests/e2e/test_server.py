@@ -1,6 +1,9 @@
 """The API as deployed: a uvicorn process, a migrated database, a real Redis."""
 
+import http.client
+import json
 import subprocess
+from urllib.parse import urlsplit
 
 import httpx
 from redis import Redis
@@ -82,3 +85,45 @@ def test_the_token_command_signs_with_the_configured_secret(chorus_env) -> None:
     token = _token(chorus_env, "--sub", "u", "--name", "U", "--email", "u@x.org")
     claims = jwt.decode(token["Authorization"].split()[1], JWT_SECRET, algorithms=["HS256"])
     assert (claims["sub"], claims["name"], claims["email"]) == ("u", "U", "u@x.org")
+
+
+def test_bad_input_is_refused_and_the_connection_stays_usable(api, chorus_env) -> None:
+    """On PostgreSQL these were 500s whose connection uvicorn then dropped."""
+    ann = _token(chorus_env, "--sub", "ann", "--name", "Ann", "--role", "admin")
+    as_json = {**ann, "Content-Type": "application/json"}
+    bad = [
+        ("GET", "/v1/comments/%00", None, {}),
+        ("GET", "/v1/comments/%00/replies", None, {}),
+        ("PUT", "/v1/comments/%00/like", None, ann),
+        ("POST", "/v1/threads/p1/comments", '{"body": "x", "parent_id": "a\\u0000"}', as_json),
+        ("POST", "/v1/threads/p1/comments", '{"body": "lone \\ud800"}', as_json),
+        ("POST", "/v1/me/notifications/read", json.dumps({"ids": ["a" * 41]}), as_json),
+        ("POST", "/v1/me/notifications/read", '{"ids": ["a\\u0000"]}', as_json),
+        ("GET", f"/v1/threads/p1/events?after_version={2**64}", None, ann),
+        ("GET", f"/v1/threads/p1/events?after_version={2**31}", None, ann),
+    ]
+    with api() as base:
+        url = urlsplit(base)
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+        try:
+            conn.request("POST", "/v1/threads/p1/comments", '{"body": "first"}', as_json)
+            first = conn.getresponse()
+            assert (first.status, bool(first.read())) == (201, True)
+            socket = conn.sock
+            answers = []
+            for method, path, body, headers in bad:
+                conn.request(method, path, body, headers)
+                response = conn.getresponse()
+                answers.append((path, response.status, json.loads(response.read())["error"]))
+            conn.request("GET", "/v1/threads/p1/events", headers=ann)
+            log = conn.getresponse()
+            events = json.loads(log.read())["events"]
+            same_connection = conn.sock is socket
+        finally:
+            conn.close()
+
+    assert [(path, status) for path, status, _ in answers] == [(p, 422) for _, p, _, _ in bad]
+    assert all(error["code"] in ("invalid_characters", "invalid_input") for *_, error in answers)
+    assert log.status == 200
+    assert same_connection, "every refusal kept the keep-alive connection"
+    assert [e["type"] for e in events] == ["ThreadRegistered", "CommentPosted"]

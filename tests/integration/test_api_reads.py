@@ -240,7 +240,7 @@ def test_replies_are_bounded_and_the_rest_are_reachable_by_cursor(t: Thread) -> 
         fetched += ids(page["replies"])
         cursor = page["next_cursor"]
     from_start = [
-        c for p in [t.get(f"/v1/comments/{busy}/replies", limit=100)] for c in ids(p["replies"])
+        c for p in [t.get(f"/v1/comments/{busy}/replies", limit=50)] for c in ids(p["replies"])
     ]
 
     assert top["reply_count"] == 25
@@ -395,7 +395,7 @@ def test_invalid_cursors_and_parameters_are_refused(t: Thread) -> None:
         response = t.client.get(url, params=params)
         assert response.status_code == 422, (url, params)
         assert response.json()["error"]["code"] == "invalid_cursor", (url, params)
-    for params in [{"sort": "best"}, {"limit": 0}, {"limit": 101}, {"replies": 11}]:
+    for params in [{"sort": "best"}, {"limit": 0}, {"limit": 51}, {"replies": 11}]:
         response = t.client.get("/v1/threads/t1/comments", params=params)
         assert response.status_code == 422, params
         assert response.json()["error"]["code"] == "invalid_input"
@@ -417,7 +417,7 @@ def _statements_per_page(t: Thread) -> int:
 
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
-        t.page(limit=100, replies=10)
+        t.page(limit=50, replies=10)
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     return len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))])

@@ -1,5 +1,6 @@
 """Bad input: each refusal is a clear JSON error and appends nothing."""
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -31,6 +32,17 @@ def assert_refused(
     if code is not None:
         assert error["code"] == code
     assert count() == before, "a refused request must append nothing"
+
+
+def post_json(
+    client: TestClient, url: str, payload: object, headers: dict[str, str], method: str = "POST"
+) -> Response:
+    """Send `payload` as JSON with non-ASCII escaped, as browsers' JSON.stringify may:
+    a lone surrogate goes out as the escape "\\ud800", which a UTF-8 encoder could not send.
+    """
+    body = json.dumps(payload).encode()
+    headers = {**headers, "Content-Type": "application/json"}
+    return client.request(method, url, content=body, headers=headers)
 
 
 def _bad_tokens(auth: Auth) -> dict[str, dict[str, str]]:
@@ -79,14 +91,15 @@ def test_writes_without_a_valid_token_are_refused(
         ("", "body_empty"),
         ("   \n\t  ", "body_empty"),
         ("x" * 10_001, "body_too_long"),
-        ("hi\x00there", "invalid_body"),
+        ("hi\x00there", "invalid_characters"),
+        ("a lone \ud800 surrogate", "invalid_characters"),
     ],
 )
 def test_bad_bodies_are_refused(
     client: TestClient, auth: Auth, event_count: Callable[[], int], body: str, code: str
 ) -> None:
     before = event_count()
-    response = client.post("/v1/threads/t1/comments", json={"body": body}, headers=auth("ann"))
+    response = post_json(client, "/v1/threads/t1/comments", {"body": body}, auth("ann"))
     assert_refused(response, 422, code, before, event_count)
 
 
@@ -246,7 +259,7 @@ def test_only_admins_register_threads(
         ({"url": "javascript:alert(1)"}, "invalid_url"),
         ({"url": "https://example.com/" + "a" * 2000}, "invalid_url"),
         ({"title": "t" * 301}, "invalid_title"),
-        ({"title": "nul\x00"}, "invalid_title"),
+        ({"title": "nul\x00"}, "invalid_characters"),
         ({"locked": "maybe"}, "invalid_input"),
     ],
 )
@@ -265,3 +278,83 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(client: TestClient
     assert missing.json()["error"]["code"] == "not_found"
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+NUL, SURROGATE, TOO_LONG_ID = "a\x00b", "\ud800", "a" * 41
+# (method, url, JSON body or None, who): each holds a string no column can take, an id
+# longer than the columns, or an integer beyond the INTEGER columns it is compared with.
+UNSAFE_REQUESTS = {
+    "NUL comment id": ("GET", "/v1/comments/%00", None, None),
+    "NUL comment id, replies": ("GET", "/v1/comments/a%00/replies", None, None),
+    "NUL comment id, like": ("PUT", "/v1/comments/%00/like", None, "ann"),
+    "NUL comment id, unlike": ("DELETE", "/v1/comments/%00/like", None, "ann"),
+    "NUL comment id, edit": ("PATCH", "/v1/comments/%00", {"body": "x"}, "ann"),
+    "NUL comment id, delete": ("DELETE", "/v1/comments/%00", None, "ann"),
+    "long comment id": ("GET", f"/v1/comments/{TOO_LONG_ID}", None, None),
+    "long comment id, like": ("PUT", f"/v1/comments/{TOO_LONG_ID}/like", None, "ann"),
+    "UTF-8 surrogate in a path": ("GET", "/v1/comments/%ED%A0%80", None, None),
+    "NUL parent": ("POST", "/v1/threads/t1/comments", {"body": "x", "parent_id": NUL}, "ann"),
+    "surrogate parent": (
+        "POST",
+        "/v1/threads/t1/comments",
+        {"body": "x", "parent_id": SURROGATE},
+        "ann",
+    ),
+    "long parent": (
+        "POST",
+        "/v1/threads/t1/comments",
+        {"body": "x", "parent_id": TOO_LONG_ID},
+        "ann",
+    ),
+    "surrogate body": ("POST", "/v1/threads/t1/comments", {"body": f"x{SURROGATE}"}, "ann"),
+    "surrogate edit": ("PATCH", "/v1/comments/abc", {"body": SURROGATE}, "ann"),
+    "surrogate key": ("POST", "/v1/threads/t1/comments", {"body": "x", SURROGATE: 1}, "ann"),
+    "surrogate title": ("PUT", "/v1/threads/t1", {"title": SURROGATE}, "admin"),
+    "NUL url": ("PUT", "/v1/threads/t1", {"url": f"https://x.org/{NUL}"}, "admin"),
+    "surrogate reason": ("PUT", "/v1/users/bob/ban", {"reason": SURROGATE}, "admin"),
+    "NUL user id": ("PUT", "/v1/users/%00/ban", {"reason": "x"}, "admin"),
+    "long read id": ("POST", "/v1/me/notifications/read", {"ids": [TOO_LONG_ID]}, "ann"),
+    "NUL read id": ("POST", "/v1/me/notifications/read", {"ids": [NUL]}, "ann"),
+    "surrogate read id": ("POST", "/v1/me/notifications/read", {"ids": [SURROGATE]}, "ann"),
+    "surrogate preference": ("PUT", "/v1/me/preferences", {"notify_on": SURROGATE}, "ann"),
+    "surrogate level": ("PUT", "/v1/threads/t1/subscription", {"level": SURROGATE}, "ann"),
+    "surrogate count": ("POST", "/v1/counts", {"thread_ids": [SURROGATE]}, None),
+    "NUL cursor": ("GET", "/v1/threads/t1/comments?cursor=%00", None, None),
+    "NUL sort": ("GET", "/v1/threads/t1/comments?sort=%00", None, None),
+    "NUL query name": ("GET", "/v1/threads/t1?%00=1", None, None),
+    "after_version over 64 bits": (
+        "GET",
+        f"/v1/threads/t1/events?after_version={2**64}",
+        None,
+        "admin",
+    ),
+    "after_version over INTEGER": (
+        "GET",
+        f"/v1/threads/t1/events?after_version={2**31}",
+        None,
+        "admin",
+    ),
+    "min_version over INTEGER": ("GET", f"/v1/threads/t1?min_version={2**31}", None, None),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSAFE_REQUESTS))
+def test_text_no_column_can_hold_and_out_of_range_numbers_are_refused(
+    client: TestClient,
+    auth: Auth,
+    event_count: Callable[[], int],
+    seeded: dict[str, str],
+    case: str,
+) -> None:
+    method, url, payload, who = UNSAFE_REQUESTS[case]
+    headers = {} if who is None else auth(who, roles=["admin"] if who == "admin" else None)
+    before = event_count()
+
+    if payload is None:
+        response = client.request(method, url, headers=headers)
+    else:
+        response = post_json(client, url, payload, headers, method=method)
+
+    assert_refused(response, 422, None, before, event_count)
+    assert response.json()["error"]["code"] in ("invalid_characters", "invalid_input")
+    assert client.get("/v1/threads/t1").status_code == 200, "the API still answers"

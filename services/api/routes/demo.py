@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel
 
 from services.api.deps import ServicesDep
+from services.api.inputs import InputModel
 from shared.tokens import mint_token
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -35,7 +36,7 @@ DEMO_USERS: dict[str, tuple[str, list[str]]] = {
 router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
 
 
-class DemoTokenIn(BaseModel):
+class DemoTokenIn(InputModel):
     user: DemoUserId
 
 

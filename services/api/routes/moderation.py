@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import ServicesDep, ThreadId, WriteContext
+from services.api.inputs import InputModel
 from services.api.openapi import errors
 from shared.commands import BanUser, LockThread, UnbanUser
 
@@ -16,7 +17,7 @@ router = APIRouter(
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="The token's `sub`")]
 
 
-class BanIn(BaseModel):
+class BanIn(InputModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "spam"}]})
 
     reason: str = Field(default="", max_length=1000, examples=["spam"])

@@ -3,7 +3,8 @@
 Reads that honour `min_version` are `async`: while one waits for the fold it sleeps on
 the event loop, holding neither a worker thread nor a database connection, so many
 waiting readers cannot starve the thread pool the writes run on. Their database calls
-still run in that pool, one at a time.
+still run in that pool, one at a time. A waiting read costs no statements while it waits:
+it is woken by the fold's progress (services/api/fold_waits.py) and then reads once more.
 """
 
 from collections.abc import Callable
@@ -27,14 +28,24 @@ from services.api.read_schemas import (
     ThreadPagePublic,
     ThreadPublic,
 )
+from shared.errors import InvalidInput
 from shared.timeutil import as_utc
+from shared.validation import MAX_SQL_INTEGER
 
 router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413, 422, 503))
 
-POLL_SECONDS = 0.05
 REPLIES_SORT = "oldest"
+MAX_LIMIT = 50
 
-Limit = Annotated[int, Query(ge=1, le=100, description="Comments per page")]
+Limit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"Comments listed per page (with their replies, at most "
+        f"{rq.MAX_PAGE_COMMENTS} comments in all)",
+    ),
+]
 RepliesShown = Annotated[
     int, Query(ge=0, le=10, description="Replies nested under each comment, per level")
 ]
@@ -43,7 +54,12 @@ Cursor = Annotated[
 ]
 MinVersion = Annotated[
     int | None,
-    Query(ge=0, description="Wait (a few seconds at most) until the thread reaches this version"),
+    Query(
+        ge=0,
+        le=MAX_SQL_INTEGER,
+        description="Wait (a few seconds at most) until the thread reaches this version; "
+        "a version the thread's log has not reached is refused (422 `min_version_ahead`)",
+    ),
 ]
 
 
@@ -155,6 +171,9 @@ class _Versioned(Protocol):
     @property
     def version(self) -> int: ...
 
+    @property
+    def head(self) -> int: ...
+
 
 V = TypeVar("V", bound=_Versioned)
 
@@ -162,21 +181,30 @@ V = TypeVar("V", bound=_Versioned)
 async def _read_at_least(services: Services, min_version: int | None, read: Callable[[], V]) -> V:
     """Run `read`; if it saw the thread short of `min_version`, wait for the fold and rerun.
 
-    The wait is bounded by `read_wait_seconds`; when it runs out the answer is whatever
-    the projection has, and its `version` says so. Only the checkpoint is polled meanwhile.
+    A `min_version` beyond the head of the thread's log (read in the same statement) is
+    refused at once: no fold will bring it. Otherwise the wait is bounded by
+    `read_wait_seconds`; when it runs out the answer is whatever the projection has, and
+    its `version` says so.
     """
     result = await run_in_threadpool(read)
     if min_version is None or result.version >= min_version:
         return result
+    if min_version > result.head:
+        raise InvalidInput(
+            f"min_version {min_version} is beyond the thread's last version ({result.head})",
+            code="min_version_ahead",
+        )
     deadline = anyio.current_time() + services.settings.read_wait_seconds
-    version = result.version
-    while version < min_version:
+    while result.version < min_version:
         remaining = deadline - anyio.current_time()
         if remaining <= 0:
             break
-        await anyio.sleep(min(POLL_SECONDS, remaining))
-        version = await run_in_threadpool(rq.checkpoint, services.engine, result.thread_id)
-    return await run_in_threadpool(read) if version > result.version else result
+        heard = await services.waits.wait(result.thread_id, min_version, remaining)
+        if heard <= result.version:
+            break  # timed out, and the projection did not move as far as anyone heard
+        # Reached, or at least moved (then the deadline has passed): show how far.
+        result = await run_in_threadpool(read)
+    return result
 
 
 def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:

@@ -9,6 +9,7 @@ from services.api.openapi import errors
 from services.api.schemas import EventPublic, ThreadEventsPublic, ThreadIn, ThreadWritten
 from shared.commands import RegisterThread
 from shared.errors import Forbidden, NotFound
+from shared.validation import MAX_SQL_INTEGER
 
 router = APIRouter(
     prefix="/v1/threads", tags=["threads"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
@@ -30,7 +31,7 @@ def thread_events(
     thread_id: ThreadId,
     user: CurrentUser,
     services: ServicesDep,
-    after_version: Annotated[int, Query(ge=0)] = 0,
+    after_version: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ThreadEventsPublic:
     """The thread's event log, oldest first (moderators and admins)."""
