@@ -1,4 +1,4 @@
-"""Request and response bodies of a user's inbox, preferences and subscriptions (API.md)."""
+"""Request and response bodies of a user's inbox, preferences and subscriptions (docs/api.md)."""
 
 from datetime import datetime
 from typing import Literal, Self

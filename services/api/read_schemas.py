@@ -1,4 +1,4 @@
-"""Response bodies of the read API (see API.md): what a reader of a thread is shown."""
+"""Response bodies of the read API (see docs/api.md): what a reader of a thread is shown."""
 
 from datetime import datetime
 from typing import Annotated

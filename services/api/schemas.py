@@ -1,4 +1,4 @@
-"""Request and response bodies of the public API (see API.md)."""
+"""Request and response bodies of the public API (see docs/api.md)."""
 
 from datetime import datetime
 from typing import Any

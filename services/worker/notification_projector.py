@@ -1,6 +1,6 @@
 """The notification projection: who hears about each new comment.
 
-When comment C by A is folded (API.md, Notifications):
+When comment C by A is folded (docs/api.md, Notifications):
 - the author of C's parent gets a `reply` notification (unless that is A);
 - every other earlier commenter in C's conversation (the top-level comment C descends
   from and everything under it posted before C) gets a `conversation` notification;

@@ -154,7 +154,7 @@ class Writer:
             parent = self.acknowledged.pick(self.rng, thread, other=True)
             kind = "foreign_parent" if parent else "unknown_parent"
         if kind == "unknown_parent":
-            parent = f"no-such-comment-{tag}"
+            parent = "no-such-comment-" + tag.replace(".", "-")  # well-formed, unknown
         elif kind == "too_many_chars":
             body = f"{tag} " + "x" * 10_000
         elif kind == "too_many_bytes":

@@ -290,7 +290,7 @@ def walk_thread(http: httpx.Client, apis: list[str], thread: str) -> list[dict[s
 
 
 def expected_notifications(ledger: Ledger, watched_since: int) -> set[tuple[str, str, str]]:
-    """API.md's rule applied to what the clients were told: (recipient, comment, kind)."""
+    """The notification rule (docs/api.md) applied to what clients were told."""
     expected = set()
     for thread in THREADS:
         posts = sorted(
