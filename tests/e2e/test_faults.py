@@ -17,7 +17,6 @@ Killing a worker mid-fold is covered by tests/e2e/test_workers.py.
 import asyncio
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -54,6 +53,7 @@ from tests.e2e.private_services import (
     PrivateRedis,
     postgres_bin,
     private_postgres,
+    redis_server_binary,
 )
 from tests.e2e.private_services import private_redis as run_private_redis
 from tests.e2e.test_email_pipeline import bearer, wait_for
@@ -270,9 +270,10 @@ def test_a_worker_killed_while_mailing_leaves_no_email_unsent(
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        missing = FileNotFoundError("redis-server is not on PATH")
-        service_unavailable("redis-server (to run a private Redis)", missing)
+    try:
+        redis_server_binary()
+    except FileNotFoundError as exc:
+        service_unavailable("redis-server (to run a private Redis)", exc)
     with run_private_redis() as server:
         yield server
 
