@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from redis import Redis
@@ -35,6 +36,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
 # A Redis database the session may flush before each test; unset: a private redis-server.
 CONFIGURED_REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL")
 REQUIRE_SERVICES = os.environ.get("CHORUS_TEST_REQUIRE_SERVICES") == "1"
+
+# Property tests judge results, not speed: an example may take long on a loaded machine.
+hypothesis.settings.register_profile(
+    "chorus", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("chorus")
 
 
 def service_unavailable(what: str, exc: Exception) -> None:

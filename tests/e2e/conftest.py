@@ -21,6 +21,8 @@ JWT_SECRET = "e2e-test-secret-0123456789abcdef0123456"
 CHORUS = [sys.executable, "-m", "services.cli"]
 # A `chorus` command that must end by itself (migrate, token, a burst worker).
 COMMAND_TIMEOUT_SECONDS = 300
+# Seconds an HTTP client waits for an answer: generous, as a loaded machine answers slowly.
+HTTP_TIMEOUT = 30
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import psutil
 
 from shared.settings import DEV_JWT_SECRET
 from shared.tokens import mint_token
-from tests.e2e.conftest import CHORUS, answers, free_port
+from tests.e2e.conftest import CHORUS, HTTP_TIMEOUT, answers, free_port
 from tests.processes import stop
 from tests.waiting import PATIENCE_SECONDS
 
@@ -57,12 +57,12 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
                 f"{base}/v1/threads/first-post/comments",
                 json={"body": "Hello *world*"},
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=30,
+                timeout=HTTP_TIMEOUT,
             ).json()
             page = httpx.get(
                 f"{base}/v1/threads/first-post/comments",
                 params={"min_version": posted["version"]},
-                timeout=30,
+                timeout=HTTP_TIMEOUT,
             ).json()
         finally:
             dev.send_signal(signal.SIGTERM)

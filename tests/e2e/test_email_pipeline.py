@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from shared.notification_tables import email_outbox
 from shared.tokens import mint_token
-from tests.e2e.conftest import JWT_SECRET, Workers, free_port, running_api
+from tests.e2e.conftest import HTTP_TIMEOUT, JWT_SECRET, Workers, free_port, running_api
 from tests.smtp_sink import Inbox
 from tests.waiting import wait_for
 
@@ -40,7 +40,7 @@ def test_a_reply_emails_the_parent_author_once_and_unsubscribe_stops_it(
     workers.env.update(mail_env)
     workers.start()
     api: AbstractContextManager[str] = running_api({**chorus_env, **mail_env}, port)
-    with api as base, httpx.Client(base_url=base, timeout=10) as http:
+    with api as base, httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as http:
         admin = {
             "Authorization": "Bearer "
             + mint_token(JWT_SECRET, sub="editor", name="Editor", roles=["admin"])
@@ -64,7 +64,9 @@ def test_a_reply_emails_the_parent_author_once_and_unsubscribe_stops_it(
         inbox_page = http.get("/v1/me/notifications", headers=bearer("ann", "Ann")).json()
 
         unsubscribe_url = str(email["List-Unsubscribe"]).strip("<>")
-        one_click = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click", timeout=10)
+        one_click = httpx.post(
+            unsubscribe_url, content=b"List-Unsubscribe=One-Click", timeout=HTTP_TIMEOUT
+        )
         preferences = http.get("/v1/me/preferences", headers=bearer("ann", "Ann")).json()
         again = http.post(
             "/v1/threads/pows/comments",

@@ -47,7 +47,7 @@ from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.conftest import service_unavailable
-from tests.e2e.conftest import JWT_SECRET, Workers, free_port, running_api
+from tests.e2e.conftest import HTTP_TIMEOUT, JWT_SECRET, Workers, free_port, running_api
 from tests.e2e.private_services import (
     PrivatePostgres,
     PrivateRedis,
@@ -67,7 +67,6 @@ on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect
 USERS = ["ann", "bob", "cat", "dan", "eve", "fay"]  # all with an address: every email is due
 THREADS = ["fault-a", "fault-b"]
 SETTLE_SECONDS = PATIENCE_SECONDS
-HTTP_TIMEOUT = 30  # seconds; generous, as a loaded machine answers slowly
 
 
 # --- the workload ----------------------------------------------------------------------
