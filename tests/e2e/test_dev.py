@@ -13,7 +13,8 @@ import psutil
 
 from shared.settings import DEV_JWT_SECRET
 from shared.tokens import mint_token
-from tests.e2e.conftest import CHORUS, HTTP_TIMEOUT, answers, free_port
+from tests.e2e.conftest import CHORUS, HTTP_TIMEOUT, answers
+from tests.ports import free_port
 from tests.processes import stop
 from tests.waiting import PATIENCE_SECONDS
 

@@ -14,7 +14,8 @@ from rq.registry import StartedJobRegistry
 
 from shared.nudges import FOLD_QUEUE
 from tests.conftest import CONFIGURED_REDIS_URL
-from tests.e2e.conftest import Workers, free_port, run_chorus, running_api
+from tests.e2e.conftest import Workers, run_chorus, running_api
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 GRACE_SECONDS = 1.0
