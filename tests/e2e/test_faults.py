@@ -41,9 +41,11 @@ from services.worker.email_messages import notification_message_id, public_host
 from services.worker.main import ChorusWorker
 from services.worker.rebuild import rebuild_notifications
 from services.worker.sweep import threads_behind
+from shared.command_bus import CommandBus
+from shared.commands import Actor, PostComment, RequestContext
 from shared.db import create_db_engine
 from shared.notification_tables import email_outbox, notifications
-from shared.nudges import FOLD_QUEUE
+from shared.nudges import FOLD_QUEUE, Nudger
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.conftest import service_unavailable
@@ -349,6 +351,53 @@ def test_redis_restarted_under_load_loses_nothing_but_queued_nudges(
         f"{len(supervisor.exit_codes)} workers exited when Redis restarted (exit codes "
         f"{supervisor.exit_codes}); only a supervisor's restart brought them back"
     )
+
+
+def run_worker_that_loses_redis_once() -> None:
+    """`chorus worker`, but its first maintenance pass meets a lost Redis connection, as
+    during a short Redis restart. RQ's work loop catches that itself ("found an unhandled
+    exception, quitting") and returns as if it were done, while Redis is back."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from services.worker.main import run_worker
+
+    maintain = ChorusWorker.run_maintenance_tasks
+    lost: list[bool] = []
+
+    def maintain_or_lose_redis(self: ChorusWorker) -> None:
+        if not lost:
+            lost.append(True)
+            raise RedisConnectionError("Connection closed by server.")
+        maintain(self)
+
+    ChorusWorker.run_maintenance_tasks = maintain_or_lose_redis  # type: ignore[method-assign]
+    run_worker(Settings())
+
+
+def test_a_redis_error_the_work_loop_swallows_does_not_end_the_worker(
+    workers: Workers, engine: Engine, store: EventStore, redis: Redis
+) -> None:
+    command = "from tests.e2e.test_faults import run_worker_that_loses_redis_once as run; run()"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", command],
+        env=workers.env,
+        start_new_session=True,  # Workers.stop_all ends its whole process group
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers.processes.append(worker)
+    bus = CommandBus(engine, store)
+    try:
+        bus.execute(PostComment("t1", "after the blip"), RequestContext(Actor("ann", "Ann")))
+    finally:
+        bus.close()
+    Nudger(redis).nudge("t1")
+
+    folded = lambda: not threads_behind(engine)  # noqa: E731
+    wait_for(lambda: folded() or worker.poll() is not None, "the worker to fold or to exit")
+
+    assert worker.poll() is None, f"the worker exited ({worker.returncode}) after a Redis blip"
+    assert folded()
 
 
 # --- 3. Restart PostgreSQL under load --------------------------------------------------
