@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from contextlib import suppress
 
 import psutil
 import pytest
@@ -25,11 +26,9 @@ def children_running(marker: str) -> list[psutil.Process]:
     """This test process's children whose command line holds `marker`, zombies included."""
     found = []
     for child in psutil.Process().children(recursive=True):
-        try:
-            if marker in " ".join(child.cmdline()) or child.status() == psutil.STATUS_ZOMBIE:
+        with suppress(psutil.NoSuchProcess):  # a zombie's status still answers
+            if child.status() == psutil.STATUS_ZOMBIE or marker in " ".join(child.cmdline()):
                 found.append(child)
-        except psutil.NoSuchProcess:
-            pass
     return found
 
 
