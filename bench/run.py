@@ -1,14 +1,17 @@
 """Side-by-side benchmark of the real stack: Chorus over HTTP, its peer Isso, and the machine.
 
-Starts PostgreSQL database `chorus_bench_run`, Redis database 14, `chorus api --workers N`
-and M `chorus worker` processes (bench/stack.py), drives the API from a separate process
-(bench/load.py) and writes a markdown report to stdout and bench/results/latest.md, with the
-raw figures in bench/results/latest.json. Every figure stands next to its target and the
-machine's ceiling measured in the same run (bench/ceilings.py).
+Starts a PostgreSQL database (`chorus_bench_run`), a flushed Redis database (14),
+`chorus api --workers N` and M `chorus worker` processes (bench/stack.py), drives the API
+from a separate process (bench/load.py) and writes a markdown report to stdout and
+bench/results/latest.md, with the raw figures in bench/results/latest.json. Every figure
+stands next to its target and the machine's ceiling measured in the same run
+(bench/ceilings.py).
 
     .venv/bin/python bench/run.py                 # everything, ~10 min
     .venv/bin/python bench/run.py --quick         # scaled down, < 2 min: a smoke run
     .venv/bin/python bench/run.py --only posting,lag --rate 300
+    .venv/bin/python bench/run.py --quick --database chorus_bench_mine \
+        --redis-url redis://127.0.0.1:6379/11   # beside another run
 """
 
 import argparse
@@ -32,7 +35,7 @@ import redis
 import sqlalchemy as sa
 from fold_throughput import write_log
 from page_reads import build_threads, cpu_ticks
-from stack import JWT_SECRET, REPO, Stack, running_stack
+from stack import JWT_SECRET, REPO, Services, Stack, running_stack
 from workload import COMMENTS, REPLY_SHARE, SEED
 
 from shared.db import create_db_engine
@@ -563,6 +566,30 @@ def peer_section(results: Results) -> list[str]:
     return [*lines, ""]
 
 
+def checked_out_commit() -> str:
+    """The commit checked out, read from the files rather than by running `git` (others use
+    the repo). In a `git worktree`, `.git` is a file naming the worktree's git directory,
+    whose `commondir` holds the branches."""
+    git = REPO / ".git"
+    if git.is_file():
+        git = (REPO / git.read_text().split(":", 1)[1].strip()).resolve()
+    head = (git / "HEAD").read_text().strip()
+    if not head.startswith("ref: "):
+        return head
+    common = git
+    if (git / "commondir").exists():
+        common = (git / (git / "commondir").read_text().strip()).resolve()
+    for base in (git, common):
+        if (base / head[5:]).exists():
+            return (base / head[5:]).read_text().strip()
+    packed = common / "packed-refs"
+    if packed.exists():
+        for line in packed.read_text().splitlines():
+            if line.endswith(f" {head[5:]}"):
+                return line.split()[0]
+    return head
+
+
 def machine(command: str) -> Json:
     def first(path: str, prefix: str) -> str:
         with open(path) as source:
@@ -570,11 +597,6 @@ def machine(command: str) -> Json:
                 (ln.split(":", 1)[1].strip() for ln in source if ln.startswith(prefix)), "?"
             )
 
-    head = (REPO / ".git" / "HEAD").read_text().strip()  # read, not `git`: others use the repo
-    commit = head
-    if head.startswith("ref: "):
-        ref = REPO / ".git" / head[5:]
-        commit = ref.read_text().strip() if ref.exists() else head
     return {
         "command": command,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -584,7 +606,7 @@ def machine(command: str) -> Json:
         "load_average": Path("/proc/loadavg").read_text().split()[:3],
         "machine_busy_before": idle_check(),
         "python": platform.python_version(),
-        "commit": commit,
+        "commit": checked_out_commit(),
     }
 
 
@@ -624,8 +646,8 @@ def report(results: Results, scale: Scale) -> str:
         f"| PostgreSQL / Redis | {meta.get('postgresql', '-')} / {meta.get('redis', '-')} |",
         f"| Python | {meta['python']} |",
         f"| stack | `chorus api --workers {meta['api_workers']}`, "
-        f"{meta['fold_workers']} `chorus worker`, PostgreSQL database `chorus_bench_run`, "
-        "Redis db 14, rate limits off |",
+        f"{meta['fold_workers']} `chorus worker`, PostgreSQL database `{meta['database']}`, "
+        f"Redis `{meta['redis_url']}`, rate limits off |",
         "",
         "Client, API, workers, PostgreSQL and Redis share the machine; the load driver is "
         "its own process (bench/load.py, aiohttp on uvloop) and its CPU (share of one core) "
@@ -662,7 +684,22 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="where latest.md and latest.json go"
     )
+    defaults = Services()
+    parser.add_argument(
+        "--postgres-url",
+        default=defaults.postgres_url,
+        help="an existing database on the PostgreSQL server the bench creates its own on",
+    )
+    parser.add_argument(
+        "--database",
+        default=defaults.database,
+        help="the database to create, use and drop (any of that name is dropped first)",
+    )
+    parser.add_argument(
+        "--redis-url", default=defaults.redis_url, help="a Redis database to flush and use"
+    )
     args = parser.parse_args()
+    services = Services(args.postgres_url, args.database, args.redis_url)
     scale = QUICK if args.quick else FULL
     if args.rate:
         scale = replace(scale, lag_rate=args.rate)
@@ -675,6 +712,8 @@ def main() -> None:
         "quick": args.quick,
         "api_workers": args.api_workers,
         "fold_workers": args.fold_workers,
+        "database": services.database,
+        "redis_url": services.redis_url,
     }
     results: Results = {"meta": meta, "scale": asdict(scale), "errors": {}}
 
@@ -689,7 +728,7 @@ def main() -> None:
 
     on_stack = [name for name in STACK_SCENARIOS if name in chosen]
     if on_stack:
-        with running_stack(args.api_workers, args.fold_workers) as stack:
+        with running_stack(args.api_workers, args.fold_workers, services) as stack:
             meta |= services_versions(stack)
             for name in on_stack:
                 attempt(name, lambda name=name: STACK_SCENARIOS[name](stack, scale, results))  # type: ignore[misc]

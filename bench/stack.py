@@ -1,9 +1,10 @@
-"""The real Chorus stack for `bench/run.py`: a fresh PostgreSQL database, Redis database 14,
-`chorus api --workers N` on a free port and M `chorus worker` processes.
+"""The real Chorus stack for `bench/run.py`: a fresh PostgreSQL database (by default
+`chorus_bench_run`), a flushed Redis database (by default 14), `chorus api --workers N` on a
+free port and M `chorus worker` processes.
 
 Everything is torn down when the `running_stack` block ends, also on an error or Ctrl-C:
-workers and API get SIGTERM (then SIGKILL of their process group), Redis database 14 is
-flushed and the database dropped.
+workers and API get SIGTERM (then SIGKILL of their process group), the Redis database is
+flushed and the PostgreSQL database dropped.
 """
 
 import os
@@ -23,8 +24,10 @@ from processes import Process, free_port, stop, wait_until_answering
 from shared.migrate import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-PG_DATABASE = "chorus_bench_run"
+# Defaults; `bench/run.py --postgres-url --database --redis-url` choose others, so that two
+# runs at once (a test's and yours) do not drop each other's database or flush their Redis.
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DATABASE = "chorus_bench_run"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 JWT_SECRET = "chorus-bench-run-secret-0123456789abcdef"
 
@@ -74,41 +77,54 @@ def spawn(args: list[str], env: dict[str, str], log: IO[bytes]) -> Process:
     )
 
 
+@dataclass(frozen=True)
+class Services:
+    """Where the stack keeps its data: `database` is made (and dropped) on the PostgreSQL
+    server that `postgres_url` (an existing database there) reaches; `redis_url` is flushed."""
+
+    postgres_url: str = POSTGRES_URL
+    database: str = DATABASE
+    redis_url: str = REDIS_URL
+
+
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """PostgreSQL database PG_DATABASE, recreated empty and migrated; dropped at the end."""
-    admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+def fresh_database(services: Services) -> Iterator[str]:
+    """The database `services.database`, recreated empty and migrated; dropped at the end."""
+    name = services.database
+    admin = sa.create_engine(services.postgres_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{PG_DATABASE}"')
-        url = f"{PG_SERVER}/{PG_DATABASE}"
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = sa.make_url(services.postgres_url).set(database=name).render_as_string(False)
         upgrade(url)
         yield url
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
 
 @contextmanager
-def flushed_redis() -> Iterator[str]:
-    """Redis database 14, flushed before and after."""
-    client = redis.Redis.from_url(REDIS_URL)
+def flushed_redis(url: str) -> Iterator[str]:
+    """The Redis database `url`, flushed before and after."""
+    client = redis.Redis.from_url(url)
     try:
         client.flushdb()
-        yield REDIS_URL
+        yield url
     finally:
         client.flushdb()
         client.close()
 
 
 @contextmanager
-def running_stack(api_workers: int, fold_workers: int) -> Iterator[Stack]:
+def running_stack(
+    api_workers: int, fold_workers: int, services: Services = Services()
+) -> Iterator[Stack]:
     """The whole stack until the block ends; torn down in reverse order whatever happens."""
     with ExitStack() as resources:
-        database_url = resources.enter_context(fresh_database())
-        redis_url = resources.enter_context(flushed_redis())
+        database_url = resources.enter_context(fresh_database(services))
+        redis_url = resources.enter_context(flushed_redis(services.redis_url))
         mail_dir = resources.enter_context(tempfile.TemporaryDirectory(prefix="chorus-bench-"))
         env = {
             **os.environ,

@@ -1,16 +1,21 @@
 """Fixtures for real databases (SQLite and PostgreSQL) and a real Redis.
 
-PostgreSQL and Redis tests skip, saying why, when the server does not answer;
-with CHORUS_TEST_REQUIRE_SERVICES=1 (as in CI) they fail instead.
+Each test session is isolated from any other running on the machine: every PostgreSQL
+database it makes has a unique name, and its Redis is a redis-server of its own on a free
+port (unless CHORUS_TEST_REDIS_URL names one). PostgreSQL and Redis tests skip, saying why,
+when the server does not answer or no redis-server can be found; with
+CHORUS_TEST_REQUIRE_SERVICES=1 (as in CI) they fail instead.
 """
 
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from redis import Redis
@@ -20,6 +25,7 @@ from sqlalchemy.engine import Engine
 from shared.db import create_db_engine
 from shared.migrate import upgrade
 from shared.store import EventStore
+from tests.e2e.private_services import private_redis
 
 if TYPE_CHECKING:
     from tests.smtp_sink import Inbox
@@ -27,8 +33,15 @@ if TYPE_CHECKING:
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHORUS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_TEST_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# A Redis database the session may flush before each test; unset: a private redis-server.
+CONFIGURED_REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL")
 REQUIRE_SERVICES = os.environ.get("CHORUS_TEST_REQUIRE_SERVICES") == "1"
+
+# Property tests judge results, not speed: an example may take long on a loaded machine.
+hypothesis.settings.register_profile(
+    "chorus", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("chorus")
 
 
 def service_unavailable(what: str, exc: Exception) -> None:
@@ -49,7 +62,7 @@ def _postgres_url(database: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     """A migrated database that each test's database is copied from."""
-    name = f"chorus_template_{os.getpid()}"
+    name = f"chorus_template_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     try:
         with admin.connect() as conn:
@@ -113,16 +126,32 @@ def event_count(engine: Engine) -> Callable[[], int]:
     return count
 
 
+@pytest.fixture(scope="session")
+def session_redis_url() -> Iterator[str]:
+    """This session's Redis: CHORUS_TEST_REDIS_URL if set, else a redis-server of its own on
+    a free port, stopped (and reaped) when the session ends. Two sessions side by side then
+    never flush each other's data."""
+    if CONFIGURED_REDIS_URL:
+        yield CONFIGURED_REDIS_URL
+        return
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(private_redis())
+        except (FileNotFoundError, RuntimeError) as exc:
+            service_unavailable("redis-server (for this session's own Redis)", exc)
+        yield server.url
+
+
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(session_redis_url: str) -> Iterator[str]:
     """A real Redis database reserved for tests, emptied before each test."""
-    client = Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    client = Redis.from_url(session_redis_url, socket_connect_timeout=1)
     try:
         client.flushdb()
     except RedisError as exc:
         client.close()
         service_unavailable("Redis", exc)
-    yield REDIS_TEST_URL
+    yield session_redis_url
     client.flushdb()
     client.close()
 

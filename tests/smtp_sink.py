@@ -1,12 +1,13 @@
 """A real SMTP server for tests: aiosmtpd in-process, keeping every message it accepts."""
 
-import socket
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.ports import free_port
 
 
 class Inbox:
@@ -28,16 +29,12 @@ class Inbox:
         return [str(m["Message-ID"]) for m in self.messages]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(handler: Inbox) -> Iterator[Inbox]:
     """Run `handler` behind an SMTP server on a free port for as long as the caller needs."""
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     handler.smtp_url = f"smtp://127.0.0.1:{controller.port}"
-    yield handler
-    controller.stop()
+    try:
+        yield handler
+    finally:
+        controller.stop()

@@ -57,6 +57,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
 
     RQ's work loop ends on any Redis error outside its blocking dequeue (heartbeats,
     state updates), so a Redis restart would otherwise take every worker down with it.
+    It raises the error when its teardown fails too (Redis still down), but when Redis is
+    already back it logs "found an unhandled exception, quitting" and returns as if done:
+    so only a burst run or a requested stop ends the worker, however the loop ended.
     What was queued is gone with that Redis; the sweep finds the threads it was about.
     """
     require_secret(settings.jwt_secret)  # it signs every email's unsubscribe link
@@ -67,14 +70,22 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
             worker: ChorusWorker | None = None
             try:
                 worker = _new_worker(settings, ctx.redis)
-                return bool(worker.work(burst=burst, with_scheduler=True, logging_level="WARNING"))
+                worked = bool(
+                    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+                )
+                if burst or worker.stopping:
+                    return worked
+                log.warning(
+                    "the work loop ended unasked; starting again in %.0f s",
+                    RECONNECT_PAUSE_SECONDS,
+                )
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 if burst or (worker is not None and worker.stopping):
                     raise
                 log.warning(
                     "lost Redis (%s); starting again in %.0f s", exc, RECONNECT_PAUSE_SECONDS
                 )
-                time.sleep(RECONNECT_PAUSE_SECONDS)
+            time.sleep(RECONNECT_PAUSE_SECONDS)
     finally:
         ctx.close()
 

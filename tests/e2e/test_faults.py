@@ -17,7 +17,6 @@ Killing a worker mid-fold is covered by tests/e2e/test_workers.py.
 import asyncio
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -42,30 +41,34 @@ from services.worker.email_messages import notification_message_id, public_host
 from services.worker.main import ChorusWorker
 from services.worker.rebuild import rebuild_notifications
 from services.worker.sweep import threads_behind
+from shared.command_bus import CommandBus
+from shared.commands import Actor, PostComment, RequestContext
 from shared.db import create_db_engine
 from shared.notification_tables import email_outbox, notifications
-from shared.nudges import FOLD_QUEUE
+from shared.nudges import FOLD_QUEUE, Nudger
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.conftest import service_unavailable
-from tests.e2e.conftest import JWT_SECRET, Workers, free_port, running_api
+from tests.e2e.conftest import HTTP_TIMEOUT, JWT_SECRET, Workers, free_port, running_api
 from tests.e2e.private_services import (
     PrivatePostgres,
     PrivateRedis,
     postgres_bin,
     private_postgres,
+    redis_server_binary,
 )
 from tests.e2e.private_services import private_redis as run_private_redis
 from tests.e2e.test_email_pipeline import bearer, wait_for
 from tests.projections import clean_fold, snapshot
 from tests.smtp_sink import Inbox, serve
+from tests.waiting import PATIENCE_SECONDS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 USERS = ["ann", "bob", "cat", "dan", "eve", "fay"]  # all with an address: every email is due
 THREADS = ["fault-a", "fault-b"]
-SETTLE_SECONDS = 60
+SETTLE_SECONDS = PATIENCE_SECONDS
 
 
 # --- the workload ----------------------------------------------------------------------
@@ -244,7 +247,7 @@ def test_a_worker_killed_while_mailing_leaves_no_email_unsent(
     port = free_port()
     env = {**chorus_env, **mail_env(slow_inbox, port)}
     workers.env.update(env)
-    with running_api(env, port) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with running_api(env, port) as base, httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as http:
         ids: list[str] = []
         for item in conversation(40, seed=1):  # no worker yet: fold jobs wait in the queue
             response = post(http, item, ids)
@@ -270,9 +273,10 @@ def test_a_worker_killed_while_mailing_leaves_no_email_unsent(
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        missing = FileNotFoundError("redis-server is not on PATH")
-        service_unavailable("redis-server (to run a private Redis)", missing)
+    try:
+        redis_server_binary()
+    except FileNotFoundError as exc:
+        service_unavailable("redis-server (to run a private Redis)", exc)
     with run_private_redis() as server:
         yield server
 
@@ -327,13 +331,15 @@ def test_redis_restarted_under_load_loses_nothing_but_queued_nudges(
     with (
         Supervisor(workers) as supervisor,
         running_api(env, port) as base,
-        httpx.Client(base_url=base, timeout=10) as http,
+        httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as http,
     ):
         writer = Writer(http, conversation(60, seed=2))
         writer.start()
         wait_for(lambda: len(writer.ids) >= 15, "the first posts")
         private_redis.kill()  # queued nudges, pending flags, leases and workers' keys: gone
-        time.sleep(1)
+        down_at = len(writer.ids)
+        assert down_at <= len(writer.plan) - 5, "the writer was done before Redis went down"
+        wait_for(lambda: len(writer.ids) >= down_at + 5, "posts accepted while Redis is down")
         private_redis.start()  # the same port, empty
         writer.join(timeout=SETTLE_SECONDS)
         assert writer.refusals == []  # every post was accepted (201), Redis or not
@@ -345,6 +351,53 @@ def test_redis_restarted_under_load_loses_nothing_but_queued_nudges(
         f"{len(supervisor.exit_codes)} workers exited when Redis restarted (exit codes "
         f"{supervisor.exit_codes}); only a supervisor's restart brought them back"
     )
+
+
+def run_worker_that_loses_redis_once() -> None:
+    """`chorus worker`, but its first maintenance pass meets a lost Redis connection, as
+    during a short Redis restart. RQ's work loop catches that itself ("found an unhandled
+    exception, quitting") and returns as if it were done, while Redis is back."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from services.worker.main import run_worker
+
+    maintain = ChorusWorker.run_maintenance_tasks
+    lost: list[bool] = []
+
+    def maintain_or_lose_redis(self: ChorusWorker) -> None:
+        if not lost:
+            lost.append(True)
+            raise RedisConnectionError("Connection closed by server.")
+        maintain(self)
+
+    ChorusWorker.run_maintenance_tasks = maintain_or_lose_redis  # type: ignore[method-assign]
+    run_worker(Settings())
+
+
+def test_a_redis_error_the_work_loop_swallows_does_not_end_the_worker(
+    workers: Workers, engine: Engine, store: EventStore, redis: Redis
+) -> None:
+    command = "from tests.e2e.test_faults import run_worker_that_loses_redis_once as run; run()"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", command],
+        env=workers.env,
+        start_new_session=True,  # Workers.stop_all ends its whole process group
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers.processes.append(worker)
+    bus = CommandBus(engine, store)
+    try:
+        bus.execute(PostComment("t1", "after the blip"), RequestContext(Actor("ann", "Ann")))
+    finally:
+        bus.close()
+    Nudger(redis).nudge("t1")
+
+    folded = lambda: not threads_behind(engine)  # noqa: E731
+    wait_for(lambda: folded() or worker.poll() is not None, "the worker to fold or to exit")
+
+    assert worker.poll() is None, f"the worker exited ({worker.returncode}) after a Redis blip"
+    assert folded()
 
 
 # --- 3. Restart PostgreSQL under load --------------------------------------------------
@@ -381,13 +434,16 @@ def test_postgresql_restarted_under_load_answers_503_then_recovers(
     try:
         workers.start()
         workers.start()
-        with running_api(env, port) as base, httpx.Client(base_url=base, timeout=10) as http:
+        with (
+            running_api(env, port) as base,
+            httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as http,
+        ):
             writer = Writer(http, conversation(60, seed=3), retry_until_created=True)
             writer.start()
             wait_for(lambda: len(writer.ids) >= 15, "the first posts")
             server.crash()
-            wait_for(lambda: bool(writer.refusals), "a refusal while the database is down")
-            time.sleep(1)
+            # A retry, Retry-After seconds after the first refusal, meets the database down too.
+            wait_for(lambda: len(writer.refusals) >= 2, "refusals while the database is down")
             server.start()  # the API is not restarted: its pool reconnects by itself
             writer.join(timeout=SETTLE_SECONDS)
             after = post(http, Post(THREADS[0], "ann", None), writer.ids)
@@ -483,7 +539,7 @@ def test_every_job_delivered_twice_sends_every_email_once(
     workers.env.update(env)
     start_duplicating_worker(workers)
     start_duplicating_worker(workers)
-    with running_api(env, port) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with running_api(env, port) as base, httpx.Client(base_url=base, timeout=HTTP_TIMEOUT) as http:
         writer = Writer(http, conversation(50, seed=4))
         writer.start()
         writer.join(timeout=SETTLE_SECONDS)

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from shared.tokens import mint_token
 from tests.e2e.conftest import JWT_SECRET, Workers, free_port, running_api
 from tests.projections import clean_fold, snapshot
 from tests.smtp_sink import Inbox
+from tests.waiting import wait_for
 
 THREADS = [f"topology-{n}" for n in range(4)]
 WATCHED = THREADS[0]
@@ -219,14 +220,6 @@ class Client:
             self.ledger.refused[kind] += 1
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def scalar_rows(engine: Engine, sql: str) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(sa.text(sql)))
@@ -385,7 +378,7 @@ def test_two_apis_and_three_workers_under_concurrent_load_agree_with_the_log(
     assert set(REFUSALS) <= set(ledger.refused), ledger.refused
     assert ledger.deleted
     assert ledger.accepted_likes
-    assert load_seconds < 30
+    assert load_seconds < 300  # a stall, not a slow machine (six suites share two cores)
 
     # A refusal that raced another client's write was right: that write had happened.
     for reason, comment in ledger.raced:

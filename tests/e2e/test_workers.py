@@ -1,10 +1,9 @@
 """Real worker processes fold the log exactly once, whatever happens to jobs and workers."""
 
 import random
-import time
 from collections.abc import Callable
+from subprocess import Popen
 
-import pytest
 from redis import Redis
 from rq import Queue
 from sqlalchemy.engine import Engine
@@ -17,6 +16,7 @@ from shared.projection_tables import LIVE
 from shared.store import EventStore
 from tests.e2e.conftest import Workers
 from tests.projections import clean_fold, snapshot
+from tests.waiting import wait_for
 
 THREADS = ["a", "b", "c"]
 
@@ -52,12 +52,8 @@ def caught_up(engine: Engine, store: EventStore) -> bool:
         return all(checkpoint_of(conn, LIVE, t) == store.stream_version(t) for t in THREADS)
 
 
-def wait_until_caught_up(engine: Engine, store: EventStore, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not caught_up(engine, store):
-        if time.monotonic() > deadline:
-            pytest.fail("the projection did not catch up with the log")
-        time.sleep(0.1)
+def wait_until_caught_up(engine: Engine, store: EventStore) -> None:
+    wait_for(lambda: caught_up(engine, store), "the projection to catch up with the log")
 
 
 def test_a_burst_worker_folds_every_nudged_thread(
@@ -115,13 +111,11 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(
     for thread in THREADS:
         Queue(FOLD_QUEUE, connection=redis).enqueue(FOLD_JOB, thread)
 
-    victim = workers.start(fold_batch_size="25")
-    deadline = time.monotonic() + 20
-    while not any(checkpoint_of_any(engine, t) for t in THREADS):  # a fold has committed
-        assert time.monotonic() < deadline, "the worker never started folding"
-        time.sleep(0.01)
+    victim = workers.start(fold_batch_size="5")  # some 300 commits: a wide window
+    wait_for(lambda: paused_after_a_commit(workers, victim, engine), "the first fold commit")
+    # Held still, so what it has folded so far cannot change under the assertion.
+    assert not caught_up(engine, store), "the worker was done before it could be stopped"
     workers.kill(victim)  # SIGKILL, mid-fold: its open batch rolls back
-    assert not caught_up(engine, store)
 
     workers.start()  # the sweep finds what the dead worker left behind
     wait_until_caught_up(engine, store)
@@ -132,6 +126,15 @@ def test_a_worker_killed_mid_fold_loses_and_repeats_nothing(
 def checkpoint_of_any(engine: Engine, thread: str) -> int:
     with engine.connect() as conn:
         return checkpoint_of(conn, LIVE, thread)
+
+
+def paused_after_a_commit(workers: Workers, worker: Popen[bytes], engine: Engine) -> bool:
+    """Pause `worker`; True (left paused) once it has committed a fold, else resumed."""
+    workers.pause(worker)
+    if any(checkpoint_of_any(engine, t) for t in THREADS):
+        return True
+    workers.resume(worker)
+    return False
 
 
 def test_lost_nudges_are_recovered_by_the_sweep(

@@ -23,18 +23,12 @@ from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.integration.conftest import Auth
+from tests.waiting import wait_for
 
 
 def _services(client: TestClient) -> Services:
     services: Services = client.app.state.services  # type: ignore[attr-defined]
     return services
-
-
-def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
 
 
 def post(client: TestClient, auth: Auth, thread: str = "t1", parent: str | None = None) -> Any:
@@ -94,12 +88,12 @@ def test_a_waiting_read_is_answered_as_soon_as_a_real_worker_has_folded(
     patient = settings.model_copy(update={"read_wait_seconds": 30, "read_wait_poll_seconds": 10})
     with TestClient(create_app(patient)) as client:
         waits = _services(client).waits
-        until(waits.subscribed.is_set)
+        wait_for(waits.subscribed.is_set, "the subscriber to listen")
         written = post(client, auth)  # queues the fold job; nothing folds it yet
         url, params = "/v1/threads/t1/comments", {"min_version": written["version"]}
 
         with in_background(lambda: client.get(url, params=params)) as answers:
-            until(lambda: waits.waiting == 1)
+            wait_for(lambda: waits.waiting == 1, "one waiting read")
             context = open_context(patient)
             try:
                 queue = Queue(FOLD_QUEUE, connection=redis)
@@ -107,7 +101,7 @@ def test_a_waiting_read_is_answered_as_soon_as_a_real_worker_has_folded(
             finally:
                 context.close()
             folded = time.monotonic()
-            until(lambda: len(answers) == 1)
+            wait_for(lambda: len(answers) == 1, "the read to be answered")
             answered = time.monotonic()
 
     assert answers[0].status_code == 200
@@ -132,7 +126,7 @@ def test_many_waiting_reads_cost_a_bounded_number_of_statements(
             statements,
             in_background(*[lambda: client.get(url, params=params)] * waiting) as answers,
         ):
-            until(lambda: len(answers) == waiting)
+            wait_for(lambda: len(answers) == waiting, "every read to be answered")
 
     assert {a.status_code for a in answers} == {200}
     assert {a.json()["version"] for a in answers} == {0}
@@ -157,10 +151,10 @@ def test_waits_end_by_the_shared_poll_when_redis_is_unavailable(
         url, params = "/v1/threads/t1/comments", {"min_version": written["version"]}
 
         with in_background(lambda: client.get(url, params=params)) as answers:
-            until(lambda: waits.waiting == 1)
+            wait_for(lambda: waits.waiting == 1, "one waiting read")
             fold_thread(engine, store, "t1")  # folded, and nobody can announce it
             folded = time.monotonic()
-            until(lambda: len(answers) == 1)
+            wait_for(lambda: len(answers) == 1, "the read to be answered")
             answered = time.monotonic()
         subscribed = waits.subscribed.is_set()
 

@@ -1,15 +1,17 @@
 """The event store contract, run against SQLite and PostgreSQL alike."""
 
 import threading
-import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from shared.db import write_transaction
 from shared.errors import ConcurrencyError, Conflict
 from shared.events import CommentPosted, ThreadRegistered
 from shared.store import EventStore, NewEvent
+from tests.waiting import PATIENCE_SECONDS, wait_for
 
 
 def _event(n: int = 0) -> NewEvent:
@@ -197,6 +199,42 @@ def test_a_tailing_reader_sees_every_event_once_in_position_order(store: EventSt
     assert seen == committed  # nothing skipped, nothing twice, in order
 
 
+class StatementsInFlight:
+    """What each thread has sent to the database and not yet had answered."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.by_thread: dict[int, str] = {}
+
+    def __enter__(self) -> "StatementsInFlight":
+        sa.event.listen(self.engine, "before_cursor_execute", self._sent)
+        sa.event.listen(self.engine, "after_cursor_execute", self._answered)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._sent)
+        sa.event.remove(self.engine, "after_cursor_execute", self._answered)
+
+    def _sent(self, _conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.by_thread[threading.get_ident()] = statement
+
+    def _answered(self, *_args: Any) -> None:
+        self.by_thread.pop(threading.get_ident(), None)
+
+
+def waits_for_the_write_lock(engine: Engine, in_flight: StatementsInFlight, writer: int) -> bool:
+    """Whether the `writer` thread is held up by a lock another transaction holds."""
+    if engine.dialect.name == "postgresql":  # the server says so
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        with engine.connect() as conn:
+            return bool(conn.execute(waiting).scalar_one())
+    # SQLite has one write lock: a BEGIN IMMEDIATE sent while it is held waits for it.
+    return in_flight.by_thread.get(writer, "").startswith("BEGIN IMMEDIATE")
+
+
 def test_an_uncommitted_append_holds_back_every_later_position(store: EventStore) -> None:
     """The sequence-gap trap: a later position must not become visible first."""
     finished = threading.Event()
@@ -205,14 +243,23 @@ def test_an_uncommitted_append_holds_back_every_later_position(store: EventStore
         store.append("b", [_event(2)], 0)
         finished.set()
 
-    with write_transaction(store.engine) as conn:
-        (first,) = store.append("a", [_event(1)], 0, conn=conn)
-        writer = threading.Thread(target=second_writer)
-        writer.start()
-        time.sleep(0.3)
-        assert store.read_all() == []  # nothing after the open append is visible
-        assert not finished.is_set()
-    writer.join(timeout=10)
+    with StatementsInFlight(store.engine) as in_flight:
+        with write_transaction(store.engine) as conn:
+            (first,) = store.append("a", [_event(1)], 0, conn=conn)
+            writer = threading.Thread(target=second_writer)
+            writer.start()
+            assert writer.ident is not None
+            # Until the second append has either finished (wrongly) or is waiting for us.
+            wait_for(
+                lambda: (
+                    finished.is_set()
+                    or waits_for_the_write_lock(store.engine, in_flight, writer.ident)
+                ),
+                "the second append to wait for the open one",
+            )
+            assert store.read_all() == []  # nothing after the open append is visible
+            assert not finished.is_set()
+        writer.join(timeout=PATIENCE_SECONDS)
 
     positions = [(e.stream_id, e.position) for e in store.read_all()]
     assert positions[0] == ("a", first.position)

@@ -1,12 +1,11 @@
 """The scrape cache: one reading per period, shared by whoever asks while it runs."""
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from services.api.scrape_cache import SingleFlight
+from tests.waiting import wait_for
 
 
 class Clock:
@@ -26,13 +25,6 @@ class Reader:
     def __call__(self) -> int:
         self.readings += 1
         return self.readings
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in 5 s"
-        time.sleep(0.001)
 
 
 def test_a_reading_is_reused_until_its_period_ends() -> None:
@@ -68,13 +60,13 @@ def test_callers_arriving_during_a_reading_share_it_even_with_no_period() -> Non
     results: list[int] = []
     callers = [threading.Thread(target=lambda: results.append(cache.get(slow_read)))]
     callers[0].start()
-    wait_until(lambda: readings == 1)
+    wait_for(lambda: readings == 1, "the first reading")
     callers += [
         threading.Thread(target=lambda: results.append(cache.get(slow_read))) for _ in range(4)
     ]
     for caller in callers[1:]:
         caller.start()
-    wait_until(lambda: cache.waiting == 4)
+    wait_for(lambda: cache.waiting == 4, "four scrapes waiting")
     release.set()
     for caller in callers:
         caller.join()
