@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -164,42 +164,27 @@ def _limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def limit_posts(request: Request, user: CurrentUser) -> None:
-    await _check(request, "post", user)
-
-
-async def limit_edits(request: Request, user: CurrentUser) -> None:
-    await _check(request, "edit", user)
-
-
-async def limit_likes(request: Request, user: CurrentUser) -> None:
-    await _check(request, "like", user)
-
-
-async def limit_subscriptions(request: Request, user: CurrentUser) -> None:
-    await _check(request, "subscription", user)
-
-
-async def limit_preferences(request: Request, user: CurrentUser) -> None:
-    await _check(request, "preferences", user)
-
-
-async def limit_mark_read(request: Request, user: CurrentUser) -> None:
-    await _check(request, "mark_read", user)
-
-
 async def _check(request: Request, action: Action, user: Actor) -> None:
     limiter = _limiter(request)
     if limiter.enabled:  # Redis is blocking I/O: off the event loop
         await run_in_threadpool(limiter.check, action, user.id, client_ip(request))
 
 
-PostingLimit = Depends(limit_posts)
-EditingLimit = Depends(limit_edits)
-LikingLimit = Depends(limit_likes)
-SubscribingLimit = Depends(limit_subscriptions)
-PreferencesLimit = Depends(limit_preferences)
-MarkingReadLimit = Depends(limit_mark_read)
+def limit(action: Action) -> Any:
+    """A route dependency that checks `action`'s limits for the signed-in user."""
+
+    async def check_limits(request: Request, user: CurrentUser) -> None:
+        await _check(request, action, user)
+
+    return Depends(check_limits)
+
+
+PostingLimit = limit("post")
+EditingLimit = limit("edit")
+LikingLimit = limit("like")
+SubscribingLimit = limit("subscription")
+PreferencesLimit = limit("preferences")
+MarkingReadLimit = limit("mark_read")
 
 
 async def rate_limited_response(_request: Request, exc: Exception) -> JSONResponse:
