@@ -17,7 +17,7 @@ import functools
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,12 +107,27 @@ def fold_all(
     """Bring several projections of one stream up to its head, sharing each transaction.
 
     The events are read once per batch for all of them; each keeps its own checkpoint.
+    A batch is first applied without savepoints (four statements fewer, for a fold job
+    of a comment or two a fifth of its statements); only if one of its events cannot be
+    applied is the transaction rolled back and the batch applied again with savepoints,
+    which isolate that event for its dead letter.
     """
     results = [FoldResult() for _ in projections]
+    careful = False
     while True:
-        with write_transaction(engine) as conn:
-            lock_folds(conn, [f"{p.checkpoints.name}:{stream_id}" for p in projections])
-            done = fold_batches(conn, store, stream_id, projections, batch_size, results)
+        attempt = [replace(result) for result in results]  # a rolled-back try counts nothing
+        try:
+            with write_transaction(engine) as conn:
+                lock_folds(conn, [f"{p.checkpoints.name}:{stream_id}" for p in projections])
+                done = fold_batches(
+                    conn, store, stream_id, projections, batch_size, attempt, careful=careful
+                )
+        except Exception as exc:
+            if careful or not is_event_error(exc):
+                raise  # the database's fault (fold_errors), or the careful pass's own
+            careful = True
+            continue
+        results, careful = attempt, False
         if done:
             return results
 
@@ -187,8 +202,15 @@ def fold_batches(
     projections: Sequence[Projection],
     batch_size: int,
     results: Sequence[FoldResult],
+    *,
+    careful: bool = True,
 ) -> bool:
-    """`fold_batch` for several projections, reading the events once; True when exhausted."""
+    """`fold_batch` for several projections, reading the events once; True when exhausted.
+
+    `careful`: each projection's batch in a savepoint, replayed event by event to
+    dead-letter what cannot be applied. Without it an event's error propagates, and the
+    caller must roll the transaction back (as `fold_all` does) and try again carefully.
+    """
     checkpoints = checkpoints_of(conn, [p.checkpoints for p in projections], stream_id)
     events = store.read_stream(
         stream_id, after_version=min(checkpoints), limit=batch_size, conn=conn
@@ -197,7 +219,11 @@ def fold_batches(
         result.version = checkpoint
         behind = [e for e in events if e.version > checkpoint]
         if behind:
-            _apply_batch(conn, stream_id, projection, behind, result)
+            if careful:
+                _apply_batch(conn, stream_id, projection, behind, result)
+            else:
+                result.emails_due += projection.apply(conn, stream_id, behind)
+                result.applied += len(behind)
             first = checkpoint == 0
             _save_checkpoint(conn, projection.checkpoints, stream_id, behind[-1], first=first)
             result.version = behind[-1].version

@@ -189,7 +189,8 @@ def test_an_event_that_cannot_be_applied_is_dead_lettered_and_the_thread_goes_on
 
     result = fold_thread(engine, store, "t1")
 
-    assert result.dead_lettered == 1
+    # Tried without savepoints first, then again with them: the counts are of the second.
+    assert (result.applied, result.dead_lettered) == (3, 1)
     assert result.version == store.stream_version("t1")
     assert set(comments(engine)) == {top, later}
     (letter,) = list_dead_letters(engine)
