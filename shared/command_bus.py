@@ -1,6 +1,5 @@
 """Runs commands: idempotency, the handler, the append; many requests share one commit."""
 
-import asyncio
 import functools
 import hashlib
 import json
@@ -89,7 +88,11 @@ class CommandBus:
 
     async def run(self, command: Answers[R], ctx: RequestContext) -> R:
         """`execute`, awaited: no thread waits for the commit."""
-        return cast(R, self._finish(await asyncio.wrap_future(self._submit(command, ctx))))
+        known = cast(Command, command)
+        outcome = await self.committer.run_async(
+            lambda conn: self._run(conn, known, ctx), tag=ctx, timeout=self.write_timeout
+        )
+        return cast(R, self._finish(outcome))
 
     def close(self) -> None:
         self.committer.close()

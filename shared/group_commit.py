@@ -26,6 +26,8 @@ anything, so every check in it sees the latest committed state and lock order is
 always "append lock, then rows", the order `EventStore.append` keeps too.
 """
 
+import asyncio
+import contextlib
 import logging
 import math
 import queue
@@ -69,6 +71,8 @@ class _Pending(Generic[T]):
     tag: Any
     deadline: float | None  # time.monotonic(); None: wait as long as it takes
     future: Future[T] = field(default_factory=Future)
+    # An awaiting caller's future and its event loop (`run_async`): woken per batch.
+    waiter: "tuple[asyncio.AbstractEventLoop, asyncio.Future[T]] | None" = None
     result: T | None = None
     error: BaseException | None = None
     attempts: int = 0
@@ -126,13 +130,30 @@ class GroupCommitter:
         already queued, `Busy` is raised at once. `tag` goes to `before_commit` and
         `after_commit` if the work succeeds.
         """
+        return self._enqueue(_Pending(work, tag, _deadline(timeout))).future
+
+    async def run_async(self, work: Work[T], tag: Any = None, *, timeout: float | None = None) -> T:
+        """`submit`, awaited on the running event loop: no thread waits for the commit.
+
+        The committer wakes each event loop once per batch for all of its callers, not
+        once per caller: handing a result to a loop costs a system call, and the committer
+        thread is the one every write waits for.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        pending = self._enqueue(_Pending(work, tag, _deadline(timeout), waiter=(loop, waiter)))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            pending.future.cancel()  # not in a batch yet: it will never run
+            raise
+
+    def _enqueue(self, pending: _Pending[T]) -> _Pending[T]:
         if self.max_waiting is not None and self._queue.qsize() >= self.max_waiting:
             raise Busy("too many writes are waiting; retry shortly")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pending: _Pending[T] = _Pending(work, tag, deadline)
         self._queue.put(pending)
         self._ensure_running()
-        return pending.future
+        return pending
 
     def run(self, work: Work[T], tag: Any = None, *, timeout: float | None = None) -> T:
         """`submit`, and wait for the answer."""
@@ -172,7 +193,10 @@ class GroupCommitter:
         try:
             while (gathered := self._gather()) is not None:
                 batch = gathered
-                self._run(batch)
+                try:
+                    self._run(batch)
+                finally:
+                    _wake(batch)
                 batch = []
         except BaseException as exc:
             # A fault escaped (a bug, or worse): whoever waits on what this thread held
@@ -180,6 +204,7 @@ class GroupCommitter:
             log.exception("the committer thread failed; starting a new one")
             for pending in batch:
                 _answer(pending, error=exc)
+            _wake(batch)
             with self._lock:
                 if self._thread is threading.current_thread() and not self._closed:
                     self._start()
@@ -312,6 +337,35 @@ def _answer(
         pending.future.set_exception(error)
     else:
         pending.future.set_result(result)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _wake(batch: list[_Pending[Any]]) -> None:
+    """Hand the answers of a batch's awaiting callers to their event loops: one call each."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Pending[Any]]] = {}
+    for pending in batch:
+        if pending.waiter is not None and pending.future.done():
+            by_loop.setdefault(pending.waiter[0], []).append(pending)
+    for loop, woken in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, woken)
+
+
+def _settle(woken: list[_Pending[Any]]) -> None:
+    """On the callers' event loop: pass each answer to the caller, unless it gave up."""
+    for pending in woken:
+        assert pending.waiter is not None
+        waiter = pending.waiter[1]
+        if waiter.done():
+            continue
+        error = pending.future.exception()
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(pending.future.result())
 
 
 def _refuse_expired(batch: list[_Pending[Any]]) -> list[_Pending[Any]]:

@@ -5,6 +5,7 @@ A gate (a piece of work that waits for an event on the committer thread) holds t
 committer while the pieces under test queue up, so they share the next batch.
 """
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -185,3 +186,38 @@ def test_a_dead_committer_thread_is_replaced_and_what_it_held_is_answered(
     assert committer.run(insert("after"), timeout=10) == "after"
     assert committer.thread is not first
     assert tags_in(scratch) == {"before", "after"}
+
+
+def test_awaiting_callers_each_hear_their_own_answer_with_one_wake_up_per_batch(
+    committer: GroupCommitter,
+) -> None:
+    async def callers() -> tuple[list[Any], int]:
+        loop = asyncio.get_running_loop()
+        wake_ups = 0
+        handing_over = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wake_ups
+            wake_ups += 1
+            return handing_over(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        gate = await asyncio.to_thread(Gate, committer)
+        calls = [
+            asyncio.ensure_future(committer.run_async(insert(tag), tag=tag))
+            for tag in ["a", "b", "c"]
+        ]
+        refused = asyncio.ensure_future(committer.run_async(insert("a"), tag="again"))
+        await asyncio.to_thread(wait_for, lambda: committer._queue.qsize() == 4, "4 queued")
+        await asyncio.to_thread(gate.open)
+        answers = await asyncio.gather(*calls, refused, return_exceptions=True)
+        return answers, wake_ups
+
+    answers, wake_ups = asyncio.run(callers())
+
+    # "a" twice in one batch: the second insert breaks the key (tried again, as a lost race
+    # would be, then given up), and only its caller hears of it.
+    assert answers[:3] == ["a", "b", "c"]
+    assert isinstance(answers[3], Busy)
+    # The four shared one batch: the loop was woken for them once (plus asyncio.to_thread's).
+    assert wake_ups - 3 == 1
