@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from services.worker.folding import fold_thread
 from shared.db import write_transaction
 from shared.projection_tables import LIVE, ThreadTables, thread_tables
-from shared.store import EventStore
+from shared.store import EventStore, NewEvent
 from shared.streams import is_thread_stream
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -50,3 +50,16 @@ def clean_fold(engine: Engine, store: EventStore) -> Snapshot:
         for table in scratch.all():
             table.drop(conn)
     return state
+
+
+def orphan_reply(comment_id: str = "orphan") -> NewEvent:
+    """A reply to a parent no log holds: an event no projection can apply (a dead letter)."""
+    return NewEvent(
+        type="CommentPosted",
+        data={
+            "comment_id": comment_id,
+            "parent_id": "no-such-parent",
+            "author": {"id": "x", "name": "X"},
+            "body": "lost",
+        },
+    )

@@ -34,7 +34,7 @@ from shared.notification_tables import notification_checkpoints, notifications
 from shared.projection_tables import LIVE
 from shared.store import EventStore, NewEvent
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.projections import clean_fold, snapshot
+from tests.projections import clean_fold, orphan_reply, snapshot
 
 Fault = Callable[[Connection], None]
 
@@ -131,15 +131,7 @@ def test_a_database_error_in_the_replay_fails_the_fold_and_loses_no_event(
         reply = bus.execute(PostComment("t1", "second", top), as_("bob")).id
         fold_both(engine, store)
         kept = checkpoints(engine)
-        poison = NewEvent(
-            type="CommentPosted",
-            data={
-                "comment_id": "orphan",
-                "parent_id": "no-such-parent",
-                "author": {"id": "x", "name": "X"},
-                "body": "lost",
-            },
-        )
+        poison = orphan_reply()
         store.append("t1", [poison], store.stream_version("t1"))
         bus.execute(ChangeSubscription("t1", "watching"), as_("dan"))
         bus.execute(PostComment("t1", "third", reply), as_("cat"))

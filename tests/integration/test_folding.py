@@ -20,7 +20,8 @@ from shared.commands import (
     UnlikeComment,
 )
 from shared.projection_tables import LIVE
-from shared.store import EventStore, NewEvent
+from shared.store import EventStore
+from tests.projections import orphan_reply
 
 
 def as_(user: str, *roles: str) -> RequestContext:
@@ -175,15 +176,7 @@ def test_an_event_that_cannot_be_applied_is_dead_lettered_and_the_thread_goes_on
 ) -> None:
     top = post(bus, "ann")
     version = store.stream_version("t1")
-    orphan = NewEvent(
-        type="CommentPosted",
-        data={
-            "comment_id": "orphan",
-            "parent_id": "no-such-parent",
-            "author": {"id": "x", "name": "X"},
-            "body": "lost",
-        },
-    )
+    orphan = orphan_reply()
     store.append("t1", [orphan], version)
     later = post(bus, "bob", top)
 

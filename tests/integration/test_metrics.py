@@ -20,8 +20,9 @@ from services.worker.notification_projector import notification_projection
 from services.worker.retention import prune_expired
 from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
-from shared.store import EventStore, NewEvent
+from shared.store import EventStore
 from tests.integration.conftest import JWT_SECRET, LOOPBACK_PEER, Auth
+from tests.projections import orphan_reply
 from tests.smtp_sink import Inbox, free_port
 from tests.waiting import wait_for
 
@@ -146,15 +147,7 @@ def test_dead_letters_are_counted_per_projection(
 ) -> None:
     post(client, auth, "ann")
     assert value(scrape(client), "chorus_dead_letters", projection="threads") == 0
-    orphan = NewEvent(
-        type="CommentPosted",
-        data={
-            "comment_id": "orphan",
-            "parent_id": "no-such-parent",
-            "author": {"id": "x", "name": "X"},
-            "body": "lost",
-        },
-    )
+    orphan = orphan_reply()
     store.append("t1", [orphan], store.stream_version("t1"))
 
     fold_thread(engine, store, "t1")
