@@ -5,7 +5,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -84,13 +83,13 @@ class CommandBus:
         With an idempotency key, the first successful answer is stored in the same
         transaction as the events, and every later call with that key returns it.
         """
-        return cast(R, self._finish(self._submit(command, ctx).result()))
+        outcome = self.committer.run(self._work(command, ctx), tag=ctx, timeout=self.write_timeout)
+        return cast(R, self._finish(outcome))
 
     async def run(self, command: Answers[R], ctx: RequestContext) -> R:
         """`execute`, awaited: no thread waits for the commit."""
-        known = cast(Command, command)
         outcome = await self.committer.run_async(
-            lambda conn: self._run(conn, known, ctx), tag=ctx, timeout=self.write_timeout
+            self._work(command, ctx), tag=ctx, timeout=self.write_timeout
         )
         return cast(R, self._finish(outcome))
 
@@ -99,11 +98,10 @@ class CommandBus:
         if self.nudges is not None:
             self.nudges.close()
 
-    def _submit(self, command: Answers[R], ctx: RequestContext) -> "Future[Outcome]":
+    def _work(self, command: Answers[R], ctx: RequestContext) -> Callable[[Connection], Outcome]:
+        """The committer's piece of work for `command`: handle it inside the batch."""
         known = cast(Command, command)
-        return self.committer.submit(
-            lambda conn: self._run(conn, known, ctx), tag=ctx, timeout=self.write_timeout
-        )
+        return lambda conn: self._run(conn, known, ctx)
 
     def _finish(self, outcome: Outcome) -> Result:
         result, appended = outcome

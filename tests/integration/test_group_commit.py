@@ -98,9 +98,10 @@ def test_a_person_no_column_can_hold_fails_only_their_own_write(engine: Engine) 
     gate = Gate(bus.committer, RequestContext(Actor("gate", "Gate")))
     actors = {who: Actor(who, who.title()) for who in ["ann", "bob", "dee"]}
     actors["cy"] = Actor("cy", "Cy", email="cy\ud800@example.com")
+    contexts = {who: RequestContext(actor) for who, actor in actors.items()}
     futures: dict[str, Future[Any]] = {
-        who: bus._submit(PostComment("t1", f"from {who}"), RequestContext(actor))
-        for who, actor in actors.items()
+        who: bus.committer.submit(bus._work(PostComment("t1", f"from {who}"), ctx), tag=ctx)
+        for who, ctx in contexts.items()
     }
     gate.open()
 
