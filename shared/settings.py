@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     write_queue_limit: int = Field(default=1000, ge=1)
     sweep_interval_seconds: int = Field(default=10, ge=1)
     fold_batch_size: int = Field(default=1000, ge=1)
+    # When workers are behind, a thread nudged while fold jobs wait is folded once it has
+    # been dirty this long, so its events gather into one fold (shared.nudges, decision 23).
+    fold_coalesce_ms: int = Field(default=250, ge=0, le=5000)
     # How long a read with `min_version` waits for the projection before answering anyway.
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     # Waiting reads wake on the worker's fold announcements (Redis pub/sub); this slow poll,

@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import ParamSpec, TypeVar
@@ -14,10 +15,19 @@ from services.worker.context import current
 from services.worker.notification_projector import notification_projection
 from services.worker.sweep import threads_behind
 from shared.fold_progress import FoldProgress, announce
-from shared.nudges import MAIL_PENDING_KEY, enqueue_prune, nudge_mail, pending_key
+from shared.nudges import (
+    MAIL_PENDING_KEY,
+    claim_dirty,
+    enqueue_prune,
+    hand_on,
+    nudge_mail,
+    start_fold,
+)
 from shared.request_context import bound_request_id
 
 log = logging.getLogger(__name__)
+# How long one fold job goes on folding other dirty threads after its own.
+DRAIN_SECONDS = 1.0
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -37,13 +47,60 @@ def logs_request_id(job: Callable[P, R]) -> Callable[P, R]:
 
 @logs_request_id
 def fold_thread(thread_id: str) -> dict[str, int]:
-    """Fold everything pending for one thread into every projection of threads."""
+    """Fold everything pending for one thread into every projection of threads, then the
+    threads other nudges left dirty meanwhile (shared.nudges), for up to DRAIN_SECONDS."""
     ctx = current()
     try:
-        # Cleared before reading the log: an event committed from now on nudges again.
-        ctx.redis.delete(pending_key(thread_id))
+        start_fold(ctx.redis, thread_id)  # before reading the log: new events nudge again
     except RedisError as exc:
         log.warning("could not clear the nudge flag of %s: %s", thread_id, exc)
+    try:
+        tree, inbox = fold_one(thread_id)
+    finally:
+        # Even after a failed fold: the dirty threads may be counting on this job.
+        drained = drain_dirty(time.monotonic() + DRAIN_SECONDS)
+    return {
+        "applied": tree.applied,
+        "dead_lettered": tree.dead_lettered + inbox.dead_lettered,
+        "version": tree.version,
+        "notifications_version": inbox.version,
+        "other_threads": drained,
+    }
+
+
+def drain_dirty(deadline: float) -> int:
+    """Fold dirty threads until none is left or `deadline` passes; how many were folded.
+
+    What is still dirty then (or after a failed fold) is handed to a new job unless
+    enough wait, so one job never holds the queue's FIFO turn for long: mail jobs and the
+    folds queued behind it come next."""
+    ctx = current()
+    folded = 0
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            claim = claim_dirty(ctx.redis, ctx.settings.fold_coalesce_ms)
+            if claim is None:
+                return folded
+            if claim.thread_id is None:
+                time.sleep(min(claim.wait_seconds, left))  # let its events gather
+                continue
+            with bound_request_id(None):  # not the request that queued this job
+                fold_one(claim.thread_id)
+            folded += 1
+    except RedisError as exc:
+        log.warning("could not drain the dirty threads (Redis: %s); the sweep will", exc)
+        return folded
+    finally:
+        try:
+            hand_on(ctx.redis)
+        except RedisError as exc:
+            log.warning("could not hand on the dirty threads (Redis: %s)", exc)
+    return folded
+
+
+def fold_one(thread_id: str) -> tuple[folding.FoldResult, folding.FoldResult]:
+    """One thread's fold into both projections, then its announcements."""
+    ctx = current()
     # Both projections fold in the same transactions, from one read of the log.
     tree, inbox = folding.fold_all(
         ctx.engine,
@@ -64,12 +121,7 @@ def fold_thread(thread_id: str) -> dict[str, int]:
             tree.version,
             extra={"thread_id": thread_id, "applied": tree.applied, "notified": inbox.applied},
         )
-    return {
-        "applied": tree.applied,
-        "dead_lettered": tree.dead_lettered + inbox.dead_lettered,
-        "version": tree.version,
-        "notifications_version": inbox.version,
-    }
+    return tree, inbox
 
 
 def sweep() -> int:

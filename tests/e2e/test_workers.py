@@ -11,7 +11,15 @@ from sqlalchemy.engine import Engine
 from services.worker.folding import checkpoint_of
 from shared.command_bus import CommandBus
 from shared.commands import Actor, DeleteComment, LikeComment, PostComment, RequestContext
-from shared.nudges import FOLD_JOB, FOLD_QUEUE, Nudger
+from shared.nudges import (
+    DIRTY_KEY,
+    FOLD_JOB,
+    FOLD_QUEUE,
+    MAX_QUEUED_FOLDS,
+    Nudger,
+    claim_dirty,
+    pending_key,
+)
 from shared.projection_tables import LIVE
 from shared.store import EventStore
 from tests.e2e.conftest import Workers
@@ -145,6 +153,45 @@ def test_lost_nudges_are_recovered_by_the_sweep(
     redis.flushdb()  # Redis lost everything: the queued nudges are gone
 
     workers.start()
+    wait_until_caught_up(engine, store)
+
+    assert snapshot(engine) == clean_fold(engine, store)
+
+
+def test_threads_nudged_while_jobs_wait_are_folded_by_the_jobs_that_run(
+    workers: Workers, engine: Engine, store: EventStore, redis: Redis
+) -> None:
+    bus = CommandBus(engine, store)
+    threads = [f"busy-{i}" for i in range(12)]
+    for thread in threads:
+        bus.execute(PostComment(thread, "x"), RequestContext(Actor("ann", "Ann")))
+    Nudger(redis).nudge_many(dict.fromkeys(threads))
+    # Only MAX_QUEUED_FOLDS jobs wait; the other threads are dirty, each job's to drain.
+    assert len(Queue(FOLD_QUEUE, connection=redis)) == MAX_QUEUED_FOLDS
+    assert redis.zcard(DIRTY_KEY) == len(threads)
+
+    workers.burst()
+
+    with engine.connect() as conn:
+        folded = [checkpoint_of(conn, LIVE, t) for t in threads]
+    assert folded == [store.stream_version(t) for t in threads]
+    assert redis.zcard(DIRTY_KEY) == 0
+    assert not any(redis.exists(pending_key(t)) for t in threads)
+    assert snapshot(engine) == clean_fold(engine, store)
+
+
+def test_a_thread_claimed_by_a_worker_that_died_is_folded_after_the_sweep(
+    workers: Workers, engine: Engine, store: EventStore, redis: Redis
+) -> None:
+    write_conversation(engine, store, 60)
+    nudger = Nudger(redis)
+    nudger.nudge_many(dict.fromkeys(THREADS))
+    Queue(FOLD_QUEUE, connection=redis).empty()  # the waiting jobs were lost
+    claimed = claim_dirty(redis, coalesce_ms=0)  # ... and a worker claimed a thread, then died
+    assert claimed is not None
+    assert claimed.thread_id in THREADS
+
+    workers.start()  # its sweep nudges every thread behind, the claimed one included
     wait_until_caught_up(engine, store)
 
     assert snapshot(engine) == clean_fold(engine, store)

@@ -13,7 +13,19 @@ from redis import Redis
 from rq import Queue
 
 from services.api.app import create_app
-from shared.nudges import FOLD_JOB, FOLD_QUEUE, Nudger, pending_key
+from shared.nudges import (
+    DIRTY_KEY,
+    FOLD_JOB,
+    FOLD_QUEUE,
+    MAX_QUEUED_FOLDS,
+    QUEUED_FOLDS_KEY,
+    QUEUED_FOLDS_TTL_SECONDS,
+    Nudger,
+    claim_dirty,
+    hand_on,
+    pending_key,
+    start_fold,
+)
 from shared.settings import Settings
 from tests.integration.conftest import JWT_SECRET, Auth
 from tests.waiting import wait_for
@@ -108,3 +120,62 @@ def test_one_batch_nudges_each_thread_once_with_its_first_request_id(redis: Redi
         (("t1",), "r1"),
         (("t2",), "r2"),
     ]
+
+
+def test_past_the_waiting_jobs_a_nudge_only_marks_its_thread_dirty(redis: Redis) -> None:
+    nudger = Nudger(redis)
+    threads = {f"t{i}": f"r{i}" for i in range(5)}
+
+    assert nudger.nudge_many(threads)
+
+    jobs = Queue(FOLD_QUEUE, connection=redis).get_jobs()
+    assert [job.args for job in jobs] == [("t0",), ("t1",)]
+    assert len(jobs) == MAX_QUEUED_FOLDS
+    assert sorted(m.decode() for m in redis.zrange(DIRTY_KEY, 0, -1)) == sorted(threads)
+    # The count of waiting jobs cannot outlive a lost queue for long.
+    assert 0 < int(redis.ttl(QUEUED_FOLDS_KEY)) <= QUEUED_FOLDS_TTL_SECONDS
+
+
+def test_a_started_job_frees_its_slot_so_the_next_nudge_queues_a_job(redis: Redis) -> None:
+    nudger = Nudger(redis)
+    nudger.nudge_many({"t0": None, "t1": None})
+    start_fold(redis, "t0")  # a worker took t0's job: t0 is no longer dirty or pending
+
+    nudger.nudge_many({"t2": None, "t0": None})
+
+    assert [job.args for job in Queue(FOLD_QUEUE, connection=redis).get_jobs()] == [
+        ("t0",),
+        ("t1",),
+        ("t2",),
+    ]
+
+
+def test_a_dirty_thread_is_claimed_once_its_events_had_time_to_gather(redis: Redis) -> None:
+    nudger = Nudger(redis)
+    nudger.nudge_many({"t0": None, "t1": None, "late": None})
+    start_fold(redis, "t0")
+    start_fold(redis, "t1")
+
+    waiting = claim_dirty(redis, coalesce_ms=60_000)
+    assert waiting is not None
+    assert waiting.thread_id is None
+    assert 50 < waiting.wait_seconds <= 60
+    assert redis.exists(pending_key("late"))  # still coalescing its nudges
+
+    now = claim_dirty(redis, coalesce_ms=0)
+    assert now is not None
+    assert now.thread_id == "late"
+    assert not redis.exists(pending_key("late"))  # its next event nudges again
+    assert claim_dirty(redis, coalesce_ms=0) is None
+
+
+def test_a_job_out_of_time_hands_a_dirty_thread_to_a_new_job(redis: Redis) -> None:
+    nudger = Nudger(redis)
+    nudger.nudge_many({"t0": None, "t1": None, "left": None})
+    assert not hand_on(redis)  # two jobs wait already: they will drain "left"
+    start_fold(redis, "t0")
+    start_fold(redis, "t1")
+
+    assert hand_on(redis)
+    queued = [job.args for job in Queue(FOLD_QUEUE, connection=redis).get_jobs()]
+    assert queued[-1] == ("left",)
