@@ -14,9 +14,10 @@ from markdown_it import MarkdownIt
 
 # Comments do not hot-link images: the image rule is off, so `![alt](url)` renders as a
 # "!" followed by an ordinary link instead of vanishing (and nh3 drops any <img> anyway).
+# Bare URLs (`https://...`, `www.example.com`) become links, as readers expect.
 _MARKDOWN = (
-    MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    .enable("strikethrough")
+    MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+    .enable(["strikethrough", "linkify"])
     .disable("image")
 )
 
@@ -56,7 +57,13 @@ _BLOCK_START = re.compile(r"^(?:[-+=]|\d{1,9}[.)])", re.MULTILINE)
 _EDGE_SPACE = re.compile(r"^ | $", re.MULTILINE)
 
 
+# What linkify would turn into a link: such bodies take the full path.
+_LINK_LIKE = re.compile(r"://|www\.|@|\.[a-z]{2,}\b", re.IGNORECASE)
+
+
 def _plain_paragraphs(body: str) -> str | None:
+    if _LINK_LIKE.search(body):
+        return None
     if not _PLAIN_CHARS.fullmatch(body) or _BLOCK_START.search(body) or _EDGE_SPACE.search(body):
         return None
     paragraphs = [p for p in body.split("\n\n") if p]

@@ -24,6 +24,7 @@ from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_respo
 from services.api.routes import (
     comments,
     demo,
+    embed,
     health,
     me,
     metrics,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
     app.include_router(moderation.router)
+    app.include_router(embed.router)
     if settings.demo_enabled:  # dev only: it hands out tokens (services/api/routes/demo.py)
         app.include_router(demo.router)
     return app

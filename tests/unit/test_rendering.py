@@ -119,7 +119,20 @@ def test_raw_img_with_onerror_is_escaped_text() -> None:
 def test_raw_anchor_with_onclick_is_escaped_text() -> None:
     out = render_markdown('<a href="https://x" onclick="steal()">hi</a>')
     assert out.startswith("<p>&lt;a href=")
-    assert elements(out) == [("p", {})]
+    # The URL inside the escaped text is linkified like any bare URL; nothing else is markup.
+    assert elements(out) == [
+        ("p", {}),
+        ("a", {"href": "https://x", "rel": "nofollow ugc noopener noreferrer"}),
+    ]
+
+
+def test_bare_urls_become_safe_links() -> None:
+    out = render_markdown("see https://example.com/a?b=1 and www.example.org, not javascript:x")
+    assert elements(out) == [
+        ("p", {}),
+        ("a", {"href": "https://example.com/a?b=1", "rel": "nofollow ugc noopener noreferrer"}),
+        ("a", {"href": "http://www.example.org", "rel": "nofollow ugc noopener noreferrer"}),
+    ]
 
 
 def test_data_urls_are_refused() -> None:
