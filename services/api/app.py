@@ -28,6 +28,7 @@ from services.api.routes import (
     me,
     metrics,
     moderation,
+    pages,
     reads,
     threads,
     unsubscribe,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
     app.include_router(moderation.router)
+    app.include_router(pages.router)
     if settings.demo_enabled:  # dev only: it hands out tokens (services/api/routes/demo.py)
         app.include_router(demo.router)
     return app
