@@ -96,6 +96,8 @@ def run_dev(port: int, data_dir: Path) -> int:
     env.setdefault("CHORUS_DATABASE_URL", "sqlite:///./chorus.db")
     # Email goes to files the developer can open, not to anyone's inbox.
     env.setdefault("CHORUS_SMTP_URL", f"file://{(data_dir / 'mail').resolve()}")
+    # Links in those emails lead back to this server, on the port it listens on.
+    env.setdefault("CHORUS_PUBLIC_URL", f"http://127.0.0.1:{port}")
     env["CHORUS_DEMO_ENABLED"] = "true"  # the demo page and its token endpoint: dev only
     env["CHORUS_JWT_SECRET"] = require_secret(env.get("CHORUS_JWT_SECRET") or dev_secret(data_dir))
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -111,6 +113,7 @@ def run_dev(port: int, data_dir: Path) -> int:
             f"chorus dev: API on http://127.0.0.1:{port}  (docs: /docs), one worker; Ctrl-C stops"
         )
         print(f"chorus dev: demo publication page on http://127.0.0.1:{port}/demo/")
+        print(f"chorus dev: emails go to files in {env['CHORUS_SMTP_URL'].removeprefix('file://')}")
         return supervisor.watch()
     except KeyboardInterrupt:
         return 0

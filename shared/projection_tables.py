@@ -56,6 +56,8 @@ def thread_tables(metadata: sa.MetaData, prefix: str = "") -> ThreadTables:
         sa.Column("author_id", sa.String(200), nullable=False),
         sa.Column("author_name", sa.String(200), nullable=False),
         sa.Column("body_html", sa.Text, nullable=True),
+        # The markdown the author wrote, for their edit box (migration 0007); None if deleted.
+        sa.Column("body", sa.Text, nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("edited_at", TIMESTAMP, nullable=True),
         sa.Column("deleted", sa.Boolean, nullable=False, default=False),

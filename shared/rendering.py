@@ -90,3 +90,32 @@ def _parse_and_clean(body: str) -> str:
         link_rel=LINK_REL,
         strip_comments=True,
     ).strip()
+
+
+# Tokens after which the text a reader sees breaks (a paragraph, a list item, a line).
+_BREAKS: Final = {"paragraph_close", "heading_close", "list_item_close", "blockquote_close", "hr"}
+
+
+def plain_text(body: str, limit: int) -> str:
+    """A comment body as the words a reader sees, on one line, at most `limit` characters
+    (cut with an ellipsis): for notification excerpts and emails, where markup would show
+    as asterisks and brackets. Read from markdown-it's token stream, the parser that renders
+    the body, so emphasis, links and code lose their markup and keep their text."""
+    if _plain_paragraphs(body.strip()) is not None:
+        return _cut(" ".join(body.split()), limit)  # prose: nothing to strip
+    words: list[str] = []
+    for token in _MARKDOWN.parse(body):
+        if token.type in ("fence", "code_block"):
+            words.append(token.content)
+        elif token.type in _BREAKS:
+            words.append(" ")
+        for child in token.children or ():
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+    return _cut(" ".join("".join(words).split()), limit)
+
+
+def _cut(flat: str, limit: int) -> str:
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -29,6 +29,7 @@ from services.api.routes import (
     me,
     metrics,
     moderation,
+    pages,
     reads,
     threads,
     unsubscribe,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me.router)
     app.include_router(moderation.router)
     app.include_router(embed.router)
+    app.include_router(pages.router)
     if settings.demo_enabled:  # dev only: it hands out tokens (services/api/routes/demo.py)
         app.include_router(demo.router)
     return app

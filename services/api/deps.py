@@ -58,6 +58,21 @@ async def current_user(
 
 
 CurrentUser = Annotated[Actor, Depends(current_user)]
+
+
+async def optional_user(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """The reader's user id on a read that needs no token; None when none is sent. A token
+    that is sent must be valid: a reader whose token expired should learn it, not silently
+    lose what a token adds to the read."""
+    if credentials is None:
+        return None
+    return (await current_user(services, credentials)).id
+
+
+Viewer = Annotated[str | None, Depends(optional_user)]
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 

@@ -9,6 +9,10 @@ their replies all come from the same fold.
 
 A page is bounded in comments too, not only in statements: at most `MAX_PAGE_COMMENTS`,
 listed and nested together, the rest reachable through cursors.
+
+A read on behalf of a signed-in reader (`viewer`) costs two statements more, whatever the
+page's size: which of its comments the reader likes, and the markdown source of those
+they wrote (services/api/viewer_state.py).
 """
 
 from collections.abc import Iterator, Sequence
@@ -22,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
+from services.api.viewer_state import attach_viewer_state
 from shared.errors import NotFound
 from shared.log_tables import StreamRecord
 from shared.projection_tables import LIVE
@@ -86,6 +91,10 @@ class CommentNode:
     replies: list["CommentNode"] = field(default_factory=list)
     more_replies_after: int | None = None
     """Replies were cut off: the seq to continue after (0: from the first); None: all shown."""
+    liked_by_me: bool | None = None
+    """Whether the signed-in reader likes it; None on an anonymous read."""
+    body: str | None = None
+    """The markdown source, on the signed-in reader's own comments only."""
 
 
 # `_node` builds a CommentNode from a row by position.
@@ -114,6 +123,15 @@ class ThreadPage:
     comment_count: int
     comments: list[CommentNode]
     next_key: Key | None
+
+
+@dataclass(frozen=True)
+class CommentContext:
+    thread_id: str
+    version: int
+    head: int
+    ancestors: list[CommentNode]
+    comment: CommentNode
 
 
 @dataclass(frozen=True)
@@ -171,7 +189,13 @@ def checkpoints(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
 
 
 def thread_page(
-    engine: Engine, thread_id: str, sort: Sort, after: Key | None, limit: int, per_parent: int
+    engine: Engine,
+    thread_id: str,
+    sort: Sort,
+    after: Key | None,
+    limit: int,
+    per_parent: int,
+    viewer: str | None = None,
 ) -> ThreadPage:
     """One page of the thread's top-level comments, each with its first replies nested."""
     params: dict[str, Any] = {"thread_id": thread_id, "limit": limit + 1}
@@ -184,12 +208,18 @@ def thread_page(
         rows = conn.execute(_top_level_statement(sort, after is not None), params).all()
         comments = [_node(row) for row in rows[:limit]]
         _attach_replies(conn, comments, per_parent)
+        attach_viewer_state(conn, comments, viewer)
     next_key = _sort_key(comments[-1], sort) if len(rows) > limit else None
     return ThreadPage(thread_id, version, head, int(comment_count or 0), comments, next_key)
 
 
 def replies_page(
-    engine: Engine, comment_id: str, after: int, limit: int, per_parent: int
+    engine: Engine,
+    comment_id: str,
+    after: int,
+    limit: int,
+    per_parent: int,
+    viewer: str | None = None,
 ) -> RepliesPage:
     """One page of a comment's direct replies, oldest first, each with its first replies."""
     params = {"comment_id": comment_id, "after_seq": after, "limit": limit + 1}
@@ -201,11 +231,14 @@ def replies_page(
         rows = conn.execute(_REPLIES, params).all()
         replies = [_node(row) for row in rows[:limit]]
         _attach_replies(conn, replies, per_parent)
+        attach_viewer_state(conn, replies, viewer)
     next_key = (replies[-1].seq,) if len(rows) > limit else None
     return RepliesPage(comment_id, thread_id, version, head, replies, next_key)
 
 
-def comment(engine: Engine, comment_id: str, per_parent: int) -> CommentNode:
+def comment(
+    engine: Engine, comment_id: str, per_parent: int, viewer: str | None = None
+) -> CommentNode:
     """One comment (a placeholder if deleted) with its first replies nested."""
     with snapshot(engine) as conn:
         row = conn.execute(_COMMENT, {"comment_id": comment_id}).first()
@@ -213,7 +246,32 @@ def comment(engine: Engine, comment_id: str, per_parent: int) -> CommentNode:
             raise NotFound(f"comment {comment_id!r} does not exist")
         node = _node(row)
         _attach_replies(conn, [node], per_parent)
+        attach_viewer_state(conn, [node], viewer)
     return node
+
+
+def comment_context(
+    engine: Engine, comment_id: str, per_parent: int, viewer: str | None = None
+) -> CommentContext:
+    """A comment with its first replies, and its ancestors root first without theirs: what
+    a link to a deep reply shows. Two statements and the replies' levels: the comment's
+    `path` names its ancestors (fewer than the nesting cap), fetched by primary key."""
+    with snapshot(engine) as conn:
+        row = conn.execute(_CONTEXT, {"comment_id": comment_id}).first()
+        if row is None:
+            raise NotFound(f"comment {comment_id!r} does not exist")
+        node = _node(row[: len(_COLUMNS)])
+        path, version, head = row[len(_COLUMNS) :]
+        ancestors: list[CommentNode] = []
+        if path:
+            rows = conn.execute(_ANCESTORS, {"ids": path.split("/")})
+            ancestors = [_node(r) for r in rows]
+        for ancestor in ancestors:
+            # Their replies are left out: each has a cursor to them, as a cut page has.
+            ancestor.more_replies_after = 0 if ancestor.descendant_count > 0 else None
+        _attach_replies(conn, [node], per_parent)
+        attach_viewer_state(conn, [*ancestors, node], viewer)
+    return CommentContext(node.thread_id, version, head, ancestors, node)
 
 
 @contextmanager
@@ -435,3 +493,11 @@ _REPLIED_COMMENT = sa.select(
     _C.c.thread_id, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
 ).where(_C.c.comment_id == _COMMENT_ID)
 _REPLIES = _oldest_first(_C.c.parent_id == _COMMENT_ID, _C.c.seq > _AFTER_SEQ, _VISIBLE)
+_CONTEXT = sa.select(
+    *_COLUMNS, _C.c.path, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
+).where(_C.c.comment_id == _COMMENT_ID)
+_ANCESTORS = (
+    sa.select(*_COLUMNS)
+    .where(_C.c.comment_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(_C.c.depth)
+)

@@ -32,6 +32,14 @@ class CommentPublic(BaseModel):
         description="Set when replies were left out: pass it to "
         "GET /v1/comments/{id}/replies?cursor= to fetch the rest"
     )
+    liked_by_me: bool | None = Field(
+        default=None, description="With a bearer token: whether you like it; else null"
+    )
+    body: str | None = Field(
+        default=None,
+        description="With a bearer token, on your own comments: the markdown you wrote "
+        "(what an edit box starts from); else null",
+    )
 
 
 class ThreadPublic(BaseModel):
@@ -74,3 +82,12 @@ class CountsIn(InputModel):
 
 class CountsPublic(BaseModel):
     counts: dict[str, int]
+
+
+class CommentContextPublic(BaseModel):
+    thread_id: str
+    version: int = Field(description="How far the projection has applied the thread's log")
+    ancestors: list[CommentPublic] = Field(
+        description="The comment's ancestors, root first, without their replies"
+    )
+    comment: CommentPublic

@@ -111,7 +111,9 @@ def digest_message_id(recipient_id: str, comment_ids: Sequence[str], host: str) 
 def comment_link(item: MailItem, public_url: str) -> str:
     if item.thread_url:
         return f"{urldefrag(item.thread_url).url}#comment-{quote(item.comment_id, safe='')}"
-    return f"{public_url.rstrip('/')}/v1/comments/{quote(item.comment_id, safe='')}"
+    # No page of its own: Chorus's permalink page, the comment with its context, for a
+    # person to read (services/api/routes/pages.py), not the API's JSON.
+    return f"{public_url.rstrip('/')}/c/{quote(item.comment_id, safe='')}"
 
 
 def thread_label(item: MailItem) -> str:

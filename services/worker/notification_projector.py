@@ -44,6 +44,7 @@ from shared.notification_tables import (
     notifications,
     thread_subscriptions,
 )
+from shared.rendering import plain_text
 from shared.store import StoredEvent
 
 PROJECTION = "notifications"
@@ -280,8 +281,8 @@ def _write(
 
 
 def excerpt(body: str) -> str:
-    flat = " ".join(body.split())
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1].rstrip() + "…"
+    """Plain text: an inbox or an email shows the words, not the markdown around them."""
+    return plain_text(body, EXCERPT_CHARS)
 
 
 def due_at(frequency: str, posted_at: datetime) -> datetime:

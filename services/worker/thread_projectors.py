@@ -61,6 +61,7 @@ def comment_posted(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
         "author_id": event.author.id,
         "author_name": event.author.name,
         "body_html": render_markdown(event.body),
+        "body": event.body,
         "created_at": stored.recorded_at,
         "edited_at": None,
         "deleted": False,
@@ -87,6 +88,7 @@ def comment_edited(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
     if row["deleted"]:
         return
     row["body_html"] = render_markdown(event.body)
+    row["body"] = event.body
     row["edited_at"] = stored.recorded_at
     s.changed(row)
 
@@ -99,6 +101,7 @@ def comment_deleted(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession)
     thread = s.require_thread()
     row["deleted"] = True
     row["body_html"] = None
+    row["body"] = None
     s.changed(row)
     if row["parent_id"]:
         parent = s.comment(row["parent_id"])

@@ -18,6 +18,7 @@ from shared.store import StoredEvent
 Row = dict[str, Any]
 _COMMENT_MUTABLE = (
     "body_html",
+    "body",
     "edited_at",
     "deleted",
     "like_count",

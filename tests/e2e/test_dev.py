@@ -1,12 +1,16 @@
 """`chorus dev` on a machine with nothing but Python: embedded Redis, SQLite, API, worker."""
 
+import email
 import os
 import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -15,7 +19,7 @@ import pytest
 
 from shared.jwt_secret import PUBLIC_SECRETS
 from shared.tokens import mint_token
-from tests.e2e.conftest import CHORUS, answers, free_port
+from tests.e2e.conftest import CHORUS, PATIENCE_SECONDS, answers, free_port
 from tests.processes import stop
 
 StartDev = Callable[[int, Path, dict[str, str]], subprocess.Popen[bytes]]
@@ -88,6 +92,23 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path, chorus_dev: S
             params={"min_version": posted["version"]},
             timeout=10,
         ).json()
+        # What a newcomer meets next: the address itself, and an email about a reply.
+        home = httpx.get(f"{base}/")
+        key = (tmp_path / ".chorus" / "jwt-secret").read_text().strip()
+        ann = mint_token(key, sub="ann", name="Ann", email="ann@example.com")
+        httpx.post(
+            f"{base}/v1/threads/first-post/comments",
+            json={"body": "Hi"},
+            headers={"Authorization": f"Bearer {ann}"},
+        ).raise_for_status()
+        reply = httpx.post(
+            f"{base}/v1/threads/first-post/comments",
+            json={"body": "Hello *Ann*", "parent_id": posted["id"]},
+            headers={"Authorization": f"Bearer {mint_token(key, sub='bob', name='Bob')}"},
+        ).json()
+        mail = first_email(tmp_path / ".chorus" / "mail", dev)
+        link = f"{base}/c/{reply['id']}"
+        permalink = httpx.get(link, timeout=10)
     finally:
         dev.send_signal(signal.SIGTERM)
         code = dev.wait(timeout=30)
@@ -98,11 +119,36 @@ def test_chorus_dev_serves_folds_and_stops_cleanly(tmp_path: Path, chorus_dev: S
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert page["version"] >= posted["version"]
     assert [c["body_html"] for c in page["comments"]] == ["<p>Hello <em>world</em></p>"]
+    assert home.status_code == 200
+    assert home.headers["content-type"].startswith("text/html")
+    assert 'href="/demo/"' in home.text
+    assert 'href="/docs"' in home.text
+    assert link in mail, "email links lead to this server's port, to a page a person can read"
+    assert "Hello Ann" in mail, "the excerpt is the words, not the markdown"
+    assert permalink.status_code == 200
+    assert permalink.headers["content-type"].startswith("text/html")
+    assert "<p>Hello <em>world</em></p>" in permalink.text  # the comment replied to
+    assert "<p>Hello <em>Ann</em></p>" in permalink.text
     assert (tmp_path / "chorus.db").exists()
     assert code == 0
     assert len(children) >= 3  # redis, worker, api (and their own helpers)
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+
+
+def first_email(directory: Path, dev: subprocess.Popen[bytes]) -> str:
+    """The text of the first email `chorus dev` wrote to its mail folder."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while dev.poll() is None and time.monotonic() < deadline:
+        written = sorted(directory.glob("*.eml")) if directory.is_dir() else []
+        if written:
+            message = email.message_from_bytes(written[0].read_bytes(), policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            text = message.get_body(("plain",))
+            assert text is not None
+            return str(text.get_content())
+        time.sleep(0.1)
+    raise AssertionError("chorus dev wrote no email")
 
 
 def test_ctrl_c_stops_everything_with_the_redis_server_on_path(

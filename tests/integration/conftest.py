@@ -1,14 +1,18 @@
 """An API client on a real database and a real Redis, plus token helpers."""
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from shared.settings import Settings
 from shared.tokens import mint_token
+from tests.conftest import _admin_engine, _postgres_url, service_unavailable
 
 JWT_SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -57,3 +61,22 @@ def auth() -> Auth:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, not migrated yet."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'chorus.db'}"
+        return
+    name = f"chorus_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        service_unavailable("PostgreSQL", exc)
+    yield _postgres_url(name)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -94,6 +94,20 @@ def test_a_reply_tells_the_parent_author_who_replied_and_what(inbox: Inbox) -> N
     }
 
 
+def test_an_excerpt_is_the_words_of_the_reply_not_its_markdown(inbox: Inbox) -> None:
+    question = inbox.post("ann", "Why?")
+    inbox.post("bob", "**Because** of [this report](https://example.com/r) and `tariffs`", question)
+    inbox.post("cat", "> Because\n\n" + "very " * 100 + "much so", question)
+    inbox.fold()
+
+    excerpts = [n["excerpt"] for n in inbox.notifications("ann")["notifications"]]
+
+    assert excerpts[1] == "Because of this report and tariffs"
+    assert excerpts[0].startswith("Because very very")
+    assert excerpts[0].endswith("…")
+    assert len(excerpts[0]) == 200
+
+
 def test_earlier_commenters_hear_of_later_replies_newest_first(inbox: Inbox) -> None:
     top = inbox.post("ann", "Top")
     bob_reply = inbox.post("bob", "Reply", parent=top)

@@ -86,6 +86,23 @@ def test_writes_without_a_valid_token_are_refused(
 
 
 @pytest.mark.parametrize(
+    "case", ["garbage", "forged signature", "tampered payload", "expired", "alg none"]
+)
+@pytest.mark.parametrize(
+    "path", ["/v1/threads/t1/comments", "/v1/comments/{id}", "/v1/comments/{id}/context"]
+)
+def test_reads_that_send_a_bad_token_are_refused_not_served_anonymously(
+    client: TestClient, auth: Auth, seeded: dict[str, str], case: str, path: str
+) -> None:
+    """Reads need no token, but one that is sent must hold: a reader whose token expired
+    learns it, rather than silently losing what a token adds (liked_by_me, body)."""
+    response = client.get(path.format(id=seeded["ann_t1"]), headers=_bad_tokens(auth)[case])
+
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
     ("body", "code"),
     [
         ("", "body_empty"),
@@ -234,6 +251,7 @@ def test_deleted_comments_cannot_be_edited_or_liked(
         ("DELETE", "/v1/comments/nope"),
         ("PUT", "/v1/comments/nope/like"),
         ("DELETE", "/v1/comments/nope/like"),
+        ("GET", "/v1/comments/nope/context"),
     ],
 )
 def test_unknown_comments_are_404(
@@ -292,6 +310,9 @@ UNSAFE_REQUESTS = {
     "NUL comment id, delete": ("DELETE", "/v1/comments/%00", None, "ann"),
     "long comment id": ("GET", f"/v1/comments/{TOO_LONG_ID}", None, None),
     "long comment id, like": ("PUT", f"/v1/comments/{TOO_LONG_ID}/like", None, "ann"),
+    "NUL comment id, context": ("GET", "/v1/comments/a%00/context", None, None),
+    "long comment id, context": ("GET", f"/v1/comments/{TOO_LONG_ID}/context", None, None),
+    "malformed comment id, context": ("GET", "/v1/comments/a.b/context", None, None),
     "UTF-8 surrogate in a path": ("GET", "/v1/comments/%ED%A0%80", None, None),
     "NUL parent": ("POST", "/v1/threads/t1/comments", {"body": "x", "parent_id": NUL}, "ann"),
     "surrogate parent": (

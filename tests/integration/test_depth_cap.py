@@ -4,11 +4,8 @@ The write side (`comment_state.depth`, migration 0005) knows each comment's dept
 post handler refuses a deeper reply before it appends anything.
 """
 
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from fastapi.testclient import TestClient
@@ -19,7 +16,6 @@ from shared.db import create_db_engine
 from shared.handlers import MAX_DEPTH
 from shared.migrate import alembic_config, upgrade
 from shared.store import EventStore
-from tests.conftest import _admin_engine, _postgres_url, service_unavailable
 from tests.integration.conftest import Auth
 
 
@@ -65,25 +61,6 @@ def test_a_reply_at_the_cap_is_refused_and_one_level_above_is_accepted(
     fold_thread(engine, store, "deep")
     shown = client.get(f"/v1/comments/{accepted.json()['id']}")
     assert shown.json()["depth"] == MAX_DEPTH - 1
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind, not migrated yet."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'chorus.db'}"
-        return
-    name = f"chorus_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        service_unavailable("PostgreSQL", exc)
-    yield _postgres_url(name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migration_0005_backfills_the_depth_of_existing_comments(unmigrated_url: str) -> None:

@@ -200,8 +200,8 @@ def test_an_untitled_thread_without_url_links_to_the_api(
     [message] = inbox.messages
     assert message["Subject"] == "Don commented on a thread you follow"
     text, html = parts(message)
-    assert f"{PUBLIC_URL}/v1/comments/c9" in text
-    assert f"{PUBLIC_URL}/v1/comments/c9" in html
+    assert f"{PUBLIC_URL}/c/c9" in text
+    assert f"{PUBLIC_URL}/c/c9" in html
 
 
 def test_names_and_titles_cannot_inject_headers(

@@ -81,9 +81,7 @@ def test_the_link_is_the_threads_url_with_the_comment_anchor() -> None:
     )
     replaced = item(url="https://news.example/p/korea?x=1#comments")
     assert comment_link(replaced, PUBLIC).endswith("?x=1#comment-01jd0000000000000000000001")
-    assert comment_link(item(url=None), PUBLIC + "/") == (
-        f"{PUBLIC}/v1/comments/01jd0000000000000000000001"
-    )
+    assert comment_link(item(url=None), PUBLIC + "/") == f"{PUBLIC}/c/01jd0000000000000000000001"
 
 
 def test_a_notification_email_has_both_parts_and_one_click_unsubscribe() -> None:
@@ -178,7 +176,7 @@ def test_a_digest_groups_notifications_by_thread_in_order_of_activity() -> None:
     for body in bodies(message):
         assert body.index("first") < body.index("third") < body.index("Budget day")
         assert body.index("Budget day") < body.index("second")
-        assert f"{PUBLIC}/v1/comments/c2" in body
+        assert f"{PUBLIC}/c/c2" in body
         assert UNSUBSCRIBE in body
 
 

@@ -11,6 +11,7 @@ from shared.rendering import (
     ALLOWED_URL_SCHEMES,
     _parse_and_clean,
     _plain_paragraphs,
+    plain_text,
     render_markdown,
 )
 
@@ -221,3 +222,28 @@ def test_everyday_prose_takes_the_shortcut() -> None:
     assert _plain_paragraphs(body) == (
         "<p>My grandfather was there in 1953.\nHe never spoke of it.</p>\n<p>Thank you, Don!</p>"
     )
+
+
+def test_plain_text_keeps_the_words_and_drops_the_markup() -> None:
+    body = "Hello *world*, see [the docs](https://x.org/a_b) and `a_b`\n\n- one\n- **two**"
+    assert plain_text(body, 200) == "Hello world, see the docs and a_b one two"
+
+
+def test_plain_text_keeps_headings_quotes_and_code_as_words() -> None:
+    body = "# Title\n\n> quoted _well_\n\n```\nx = 1\n```"
+    assert plain_text(body, 200) == "Title quoted well x = 1"
+
+
+def test_plain_text_is_text_not_markup() -> None:
+    # Raw HTML stays the characters the author typed: an HTML template escapes them.
+    assert plain_text("<b>hi</b> &amp; 1 < 2", 200) == "<b>hi</b> & 1 < 2"
+
+
+def test_plain_text_is_bounded_with_an_ellipsis() -> None:
+    long = "word " * 100
+    cut = plain_text(f"**{long.strip()}**", 50)
+    assert len(cut) == 50
+    assert cut.endswith("…")
+    assert "*" not in cut
+    assert plain_text("short and *sweet*", 50) == "short and sweet"
+    assert plain_text("plain   prose\nover lines", 50) == "plain prose over lines"

@@ -24,6 +24,9 @@ DEMO_FILES = {
     "demo.css": "text/css; charset=utf-8",
 }
 
+DEMO_THREAD = "demo-pows"
+"""The thread the demo page shows (demo.js says the same)."""
+
 DemoUserId = Literal["ann", "bob", "cat", "editor"]
 # The only people a demo token can speak for; "editor" registers the demo thread.
 DEMO_USERS: dict[str, tuple[str, list[str]]] = {

@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api import read_queries as rq
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
-from services.api.deps import CommentId, Services, ServicesDep, ThreadId
+from services.api.deps import CommentId, Services, ServicesDep, ThreadId, Viewer
 from services.api.openapi import errors
 from services.api.read_schemas import (
     AuthorPublic,
+    CommentContextPublic,
     CommentPublic,
     CountsIn,
     CountsPublic,
@@ -34,6 +35,8 @@ from shared.validation import MAX_SQL_INTEGER
 
 router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413, 422, 503))
 
+# Comment reads take an optional token (for viewer state); one that is sent must be valid.
+VIEWER_ERRORS = errors(401)
 REPLIES_SORT = "oldest"
 MAX_LIMIT = 50
 
@@ -100,11 +103,14 @@ def comment_counts(payload: CountsIn, services: ServicesDep) -> CountsPublic:
     return CountsPublic(counts=rq.comment_counts(services.engine, payload.thread_ids))
 
 
-@router.get("/threads/{thread_id}/comments", response_model=ThreadPagePublic)
+@router.get(
+    "/threads/{thread_id}/comments", response_model=ThreadPagePublic, responses=VIEWER_ERRORS
+)
 async def thread_comments(
     thread_id: ThreadId,
     services: ServicesDep,
     cursors: Cursors,
+    viewer: Viewer,
     sort: rq.Sort = "oldest",
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -119,7 +125,7 @@ async def thread_comments(
     listing = thread_listing(thread_id)
     arity = 2 if sort == "top" else 1
     after = None if cursor is None else cursors.decode(cursor, listing, sort, arity)
-    read = partial(rq.thread_page, services.engine, thread_id, sort, after, limit, replies)
+    read = partial(rq.thread_page, services.engine, thread_id, sort, after, limit, replies, viewer)
     page = await _read_at_least(services, min_version, read)
     return ThreadPagePublic(
         thread_id=page.thread_id,
@@ -130,11 +136,14 @@ async def thread_comments(
     )
 
 
-@router.get("/comments/{comment_id}/replies", response_model=RepliesPagePublic)
+@router.get(
+    "/comments/{comment_id}/replies", response_model=RepliesPagePublic, responses=VIEWER_ERRORS
+)
 async def comment_replies(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
+    viewer: Viewer,
     limit: Limit = 20,
     cursor: Cursor = None,
     replies: RepliesShown = 3,
@@ -143,7 +152,7 @@ async def comment_replies(
     """A page of a comment's direct replies, oldest first, each with its first replies."""
     listing = replies_listing(comment_id)
     after = 0 if cursor is None else cursors.decode(cursor, listing, REPLIES_SORT, 1)[0]
-    read = partial(rq.replies_page, services.engine, comment_id, after, limit, replies)
+    read = partial(rq.replies_page, services.engine, comment_id, after, limit, replies, viewer)
     page = await _read_at_least(services, min_version, read)
     return RepliesPagePublic(
         comment_id=page.comment_id,
@@ -156,12 +165,39 @@ async def comment_replies(
     )
 
 
-@router.get("/comments/{comment_id}", response_model=CommentPublic)
+@router.get("/comments/{comment_id}", response_model=CommentPublic, responses=VIEWER_ERRORS)
 def get_comment(
-    comment_id: CommentId, services: ServicesDep, cursors: Cursors, replies: RepliesShown = 3
+    comment_id: CommentId,
+    services: ServicesDep,
+    cursors: Cursors,
+    viewer: Viewer,
+    replies: RepliesShown = 3,
 ) -> CommentPublic:
     """One comment with its first replies; a deleted one as a placeholder."""
-    return _comment(rq.comment(services.engine, comment_id, replies), cursors)
+    return _comment(rq.comment(services.engine, comment_id, replies, viewer), cursors)
+
+
+@router.get(
+    "/comments/{comment_id}/context", response_model=CommentContextPublic, responses=VIEWER_ERRORS
+)
+async def comment_context(
+    comment_id: CommentId,
+    services: ServicesDep,
+    cursors: Cursors,
+    viewer: Viewer,
+    replies: RepliesShown = 3,
+    min_version: MinVersion = None,
+) -> CommentContextPublic:
+    """A comment with its first replies, and its ancestors (root first, without their
+    replies, each with a cursor to them): what a link to a deep reply needs."""
+    read = partial(rq.comment_context, services.engine, comment_id, replies, viewer)
+    context = await _read_at_least(services, min_version, read)
+    return CommentContextPublic(
+        thread_id=context.thread_id,
+        version=context.version,
+        ancestors=[_comment(node, cursors) for node in context.ancestors],
+        comment=_comment(context.comment, cursors),
+    )
 
 
 class _Versioned(Protocol):
@@ -227,4 +263,6 @@ def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
         replies_next_cursor=None
         if more is None
         else cursors.encode(listing, REPLIES_SORT, (more,)),
+        liked_by_me=node.liked_by_me,
+        body=node.body,
     )
