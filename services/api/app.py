@@ -22,6 +22,7 @@ from services.api.middleware import (
     UnsafeTextMiddleware,
 )
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
+from services.api.read_caching import NotModified, not_modified_response
 from services.api.routes import (
     comments,
     demo,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scraped_state = SingleFlight[list[Metric]](settings.metrics_cache_seconds)
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, rate_limited_response)
+    app.add_exception_handler(NotModified, not_modified_response)
     app.include_router(health.router)
     # A bearer token, or else private peers only: the proxy forwards no /metrics either.
     app.include_router(metrics.router, dependencies=[Depends(require_metrics_access)])

@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from services.api import read_queries as rq
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
 from services.api.deps import CommentId, Services, ServicesDep, ThreadId
-from services.api.openapi import errors
+from services.api.openapi import CACHED_READ, errors
+from services.api.read_caching import CachedRead
 from services.api.read_schemas import (
     AuthorPublic,
     CommentPublic,
@@ -75,13 +76,16 @@ async def cursor_codec(services: ServicesDep) -> CursorCodec:
 Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
 
 
-@router.get("/threads/{thread_id}", response_model=ThreadPublic, tags=["threads"])
+@router.get(
+    "/threads/{thread_id}", response_model=ThreadPublic, tags=["threads"], responses=CACHED_READ
+)
 async def get_thread(
-    thread_id: ThreadId, services: ServicesDep, min_version: MinVersion = None
+    thread_id: ThreadId, services: ServicesDep, cache: CachedRead, min_version: MinVersion = None
 ) -> ThreadPublic:
     """A thread's metadata and counts; 404 if nothing was ever written to it."""
     read = partial(rq.thread_summary, services.engine, thread_id)
     thread = await _read_at_least(services, min_version, read)
+    cache.answer(thread.thread_id, thread.version)
     return ThreadPublic(
         id=thread.thread_id,
         title=thread.title,
@@ -100,11 +104,12 @@ def comment_counts(payload: CountsIn, services: ServicesDep) -> CountsPublic:
     return CountsPublic(counts=rq.comment_counts(services.engine, payload.thread_ids))
 
 
-@router.get("/threads/{thread_id}/comments", response_model=ThreadPagePublic)
+@router.get("/threads/{thread_id}/comments", response_model=ThreadPagePublic, responses=CACHED_READ)
 async def thread_comments(
     thread_id: ThreadId,
     services: ServicesDep,
     cursors: Cursors,
+    cache: CachedRead,
     sort: rq.Sort = "oldest",
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -121,6 +126,7 @@ async def thread_comments(
     after = None if cursor is None else cursors.decode(cursor, listing, sort, arity)
     read = partial(rq.thread_page, services.engine, thread_id, sort, after, limit, replies)
     page = await _read_at_least(services, min_version, read)
+    cache.answer(page.thread_id, page.version)
     return ThreadPagePublic(
         thread_id=page.thread_id,
         version=page.version,
@@ -130,11 +136,14 @@ async def thread_comments(
     )
 
 
-@router.get("/comments/{comment_id}/replies", response_model=RepliesPagePublic)
+@router.get(
+    "/comments/{comment_id}/replies", response_model=RepliesPagePublic, responses=CACHED_READ
+)
 async def comment_replies(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
+    cache: CachedRead,
     limit: Limit = 20,
     cursor: Cursor = None,
     replies: RepliesShown = 3,
@@ -145,6 +154,7 @@ async def comment_replies(
     after = 0 if cursor is None else cursors.decode(cursor, listing, REPLIES_SORT, 1)[0]
     read = partial(rq.replies_page, services.engine, comment_id, after, limit, replies)
     page = await _read_at_least(services, min_version, read)
+    cache.answer(page.thread_id, page.version)
     return RepliesPagePublic(
         comment_id=page.comment_id,
         thread_id=page.thread_id,
@@ -156,12 +166,18 @@ async def comment_replies(
     )
 
 
-@router.get("/comments/{comment_id}", response_model=CommentPublic)
-def get_comment(
-    comment_id: CommentId, services: ServicesDep, cursors: Cursors, replies: RepliesShown = 3
+@router.get("/comments/{comment_id}", response_model=CommentPublic, responses=CACHED_READ)
+async def get_comment(
+    comment_id: CommentId,
+    services: ServicesDep,
+    cursors: Cursors,
+    cache: CachedRead,
+    replies: RepliesShown = 3,
 ) -> CommentPublic:
     """One comment with its first replies; a deleted one as a placeholder."""
-    return _comment(rq.comment(services.engine, comment_id, replies), cursors)
+    read = await run_in_threadpool(rq.comment, services.engine, comment_id, replies)
+    cache.answer(read.thread_id, read.version)
+    return _comment(read.comment, cursors)
 
 
 class _Versioned(Protocol):
