@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from httpx import Response
 from redis import Redis
@@ -23,6 +22,7 @@ from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.integration.conftest import Auth
+from tests.statements import count_statements
 from tests.waiting import wait_for
 
 
@@ -162,22 +162,3 @@ def test_waits_end_by_the_shared_poll_when_redis_is_unavailable(
     assert answers[0].status_code == 200
     assert answers[0].json()["version"] >= written["version"]
     assert answered - folded < 5, "the shared poll, not the 30 s deadline, ended the wait"
-
-
-class count_statements:  # noqa: N801 (used as a context manager, like a function)
-    """The SELECTs an engine runs while the block runs."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.seen: list[str] = []
-
-    def _count(self, *args: Any) -> None:
-        if args[2].lstrip().upper().startswith(("SELECT", "WITH")):
-            self.seen.append(args[2])
-
-    def __enter__(self) -> "count_statements":
-        sa.event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._count)
