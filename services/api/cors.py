@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 PREFIX = "/v1/"
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID"
-# What a widget reads from an answer: revalidation, when to retry, what to quote in a
-# bug report, and where a created thing lives.
-EXPOSED_HEADERS = "ETag, Retry-After, X-Request-ID, Location"
+# What a widget reads from an answer: revalidation, when to retry, what to quote in a bug
+# report. (No route answers with `Location`: a new comment's id is in the body.)
+EXPOSED_HEADERS = "ETag, Retry-After, X-Request-ID"
 PREFLIGHT_MAX_AGE = 600
 """Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200, Firefox at
 86400): one preflight per route and page view or so, not one per request."""
