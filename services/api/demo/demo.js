@@ -29,8 +29,11 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const qs = query ? "?" + new URLSearchParams(
       Object.entries(query).filter(([, v]) => v !== null && v !== undefined)) : "";
+    // Reads are cacheable (max-age): this page reloads when it knows something changed, so
+    // it always asks again, with the ETag it holds (a 304 when nothing did).
     const res = await fetch(path + qs, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-cache",
     });
     const data = await res.json().catch(() => ({}));
     if (!res.ok) {
