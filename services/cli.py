@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from shared.jwt_secret import DEV_SECRET_FILE, InsecureSecret, secret_problem
 from shared.settings import Settings, get_settings
@@ -19,12 +20,25 @@ def _refuse(command: str, problem: str, *, what: str = "start") -> NoReturn:
 
 
 def _settings_with_secret(command: str) -> Settings:
-    """The settings, if their JWT secret may sign tokens; otherwise say why and exit."""
-    settings = get_settings()
+    """The settings, if they are valid and their JWT secret may sign tokens; otherwise say
+    why and exit."""
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        _refuse(command, _setting_problems(exc))
     problem = secret_problem(settings.jwt_secret)
     if problem is not None:
         _refuse(command, problem)
     return settings
+
+
+def _setting_problems(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        name = "CHORUS_" + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(message if message.startswith(name) else f"{name}: {message}")
+    return "; ".join(problems)
 
 
 @app.command()

@@ -1,9 +1,12 @@
 """The one settings object, read from `CHORUS_*` environment variables."""
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.origins import parse_origins
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,13 @@ class Settings(BaseSettings):
     # Waiting reads wake on the worker's fold announcements (Redis pub/sub); this slow poll,
     # one statement per API process for all waited threads, covers lost announcements.
     read_wait_poll_seconds: float = Field(default=0.5, gt=0, le=10)
+
+    # Publications' sites whose pages may call the API from the browser (services/api/cors.py):
+    # comma-separated origins, `https://news.example.com`. Empty: same-origin only.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # How long browsers and CDNs may reuse a comment read before asking again (with its
+    # ETag, answered 304 when the thread has not moved): services/api/read_caching.py.
+    read_max_age: int = Field(default=5, ge=0, le=3600)
 
     # Email. `public_url` is where this API is reached from outside (unsubscribe links);
     # `smtp_url` is smtp://, smtp+starttls:// or smtps://, with optional user:password@.
@@ -80,6 +90,11 @@ class Settings(BaseSettings):
     # The demo page at /demo/ and its POST /demo/token, which mints tokens for fixed demo
     # readers to anyone: `chorus dev` turns it on. Never enable it in production.
     demo_enabled: bool = False
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> tuple[str, ...]:
+        return parse_origins(value)
 
 
 @lru_cache

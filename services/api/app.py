@@ -10,6 +10,7 @@ from prometheus_client.core import Metric
 from redis import Redis
 
 from services.api import read_queries
+from services.api.cors import CorsMiddleware
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
 from services.api.fold_waits import FoldWaits
@@ -21,6 +22,7 @@ from services.api.middleware import (
     UnsafeTextMiddleware,
 )
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
+from services.api.read_caching import NotModified, not_modified_response
 from services.api.routes import (
     comments,
     demo,
@@ -96,12 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(UnsafeTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Outside everything that may refuse a request (decision 24); only the two that never
+    # answer themselves are further out, so preflights are timed and carry a request id.
+    app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)  # outermost: times it all
     app.state.metrics = api_metrics
     app.state.scraped_state = SingleFlight[list[Metric]](settings.metrics_cache_seconds)
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, rate_limited_response)
+    app.add_exception_handler(NotModified, not_modified_response)
     app.include_router(health.router)
     # A bearer token, or else private peers only: the proxy forwards no /metrics either.
     app.include_router(metrics.router, dependencies=[Depends(require_metrics_access)])

@@ -41,8 +41,12 @@ _HTTP_CODES = {
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
+    """An error answer, which no cache keeps: a 404 for a thread about to get its first
+    comment, or a 503 of a passing moment, must not be served again from a CDN."""
     return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+        {"error": {"code": code, "message": message}},
+        status_code=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 

@@ -136,6 +136,7 @@ async def _send_json(
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
     ]
     if close:
         headers.append((b"connection", b"close"))

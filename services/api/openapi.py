@@ -91,3 +91,27 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # What routers that need a bearer token and take a JSON body can answer with.
 WRITE_ERRORS = errors(400, 401, 403, 404, 409, 413, 422, 429, 503)
+
+
+_CACHING_HEADERS = {
+    "ETag": {
+        "description": "Names this answer: send it back in `If-None-Match` to be answered 304 "
+        "while the thread has not changed",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`public, max-age=N, stale-while-revalidate=30` without a token; "
+        "`private, ...` with one",
+        "schema": {"type": "string"},
+    },
+    "Vary": {"description": "`Authorization, Origin`", "schema": {"type": "string"}},
+}
+# What a cacheable comment read (services/api/read_caching.py) declares besides its errors.
+CACHED_READ: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Successful Response", "headers": _CACHING_HEADERS},
+    304: {
+        "description": "The copy `If-None-Match` names is current: no body",
+        "headers": _CACHING_HEADERS,
+        "content": {},
+    },
+}

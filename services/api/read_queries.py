@@ -30,6 +30,7 @@ from services.api.viewer_state import attach_viewer_state
 from shared.errors import NotFound
 from shared.log_tables import StreamRecord
 from shared.projection_tables import LIVE
+from shared.write_index import CommentState
 
 Sort = Literal["oldest", "newest", "top"]
 Key = tuple[int, ...]
@@ -44,6 +45,7 @@ MAX_PARENTS_PER_LEVEL = 200
 _C = LIVE.comments
 _T = LIVE.threads
 _CHECKPOINTS = LIVE.checkpoints
+_COMMENT_STATE = CommentState.__table__  # type: ignore[attr-defined]
 _STREAMS: sa.Table = StreamRecord.__table__  # type: ignore[attr-defined]
 _COLUMNS = (
     _C.c.comment_id,
@@ -144,6 +146,14 @@ class RepliesPage:
     next_key: Key | None
 
 
+@dataclass(frozen=True)
+class CommentRead:
+    thread_id: str
+    version: int
+    head: int
+    comment: CommentNode
+
+
 def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
     with snapshot(engine) as conn:
         row = conn.execute(_THREAD_SUMMARY, {"thread_id": thread_id}).one()
@@ -238,16 +248,33 @@ def replies_page(
 
 def comment(
     engine: Engine, comment_id: str, per_parent: int, viewer: str | None = None
-) -> CommentNode:
+) -> CommentRead:
     """One comment (a placeholder if deleted) with its first replies nested."""
     with snapshot(engine) as conn:
         row = conn.execute(_COMMENT, {"comment_id": comment_id}).first()
         if row is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
-        node = _node(row)
+        *columns, version, head = row
+        node = _node(columns)
         _attach_replies(conn, [node], per_parent)
         attach_viewer_state(conn, [node], viewer)
-    return node
+    return CommentRead(node.thread_id, version, head, node)
+
+
+def thread_version(engine: Engine, thread_id: str) -> int:
+    """How far the projection has folded the thread (0: not at all), in one primary key
+    lookup: all that answering a conditional read with 304 costs."""
+    with engine.connect() as conn:
+        return int(conn.execute(_THREAD_VERSION, {"thread_id": thread_id}).scalar_one())
+
+
+def thread_of_written_comment(engine: Engine, comment_id: str) -> str | None:
+    """The thread of a comment the log holds, folded or not (the write side's index)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(_COMMENT_STATE.c.thread_id).where(_COMMENT_STATE.c.comment_id == comment_id)
+        ).scalar()
+    return None if found is None else str(found)
 
 
 def comment_context(
@@ -488,7 +515,12 @@ _PAGE_HEADER = sa.select(
     sa.select(_T.c.comment_count).where(_T.c.thread_id == _THREAD_ID).scalar_subquery(),
     _head_of(_THREAD_ID),
 )
-_COMMENT = sa.select(*_COLUMNS).where(_C.c.comment_id == _COMMENT_ID)
+_THREAD_VERSION = sa.select(_version_of(_THREAD_ID))
+# The comment with its thread's version and log head, from the same snapshot as the
+# comment itself: the ETag must never name a version newer than what the answer shows.
+_COMMENT = sa.select(*_COLUMNS, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)).where(
+    _C.c.comment_id == _COMMENT_ID
+)
 _REPLIED_COMMENT = sa.select(
     _C.c.thread_id, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
 ).where(_C.c.comment_id == _COMMENT_ID)

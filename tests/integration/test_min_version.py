@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from httpx import Response
 from redis import Redis
@@ -23,6 +22,7 @@ from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.integration.conftest import Auth
+from tests.statements import count_statements
 from tests.waiting import wait_for
 
 
@@ -164,20 +164,36 @@ def test_waits_end_by_the_shared_poll_when_redis_is_unavailable(
     assert answered - folded < 5, "the shared poll, not the 30 s deadline, ended the wait"
 
 
-class count_statements:  # noqa: N801 (used as a context manager, like a function)
-    """The SELECTs an engine runs while the block runs."""
+def test_a_comment_not_folded_yet_is_waited_for_not_404(
+    settings: Settings, auth: Auth, redis: Redis
+) -> None:
+    """What the widget does after posting: read the new comment (and its context) by id
+    with the version the write answered, before any worker has folded it."""
+    patient = settings.model_copy(update={"read_wait_seconds": 30, "read_wait_poll_seconds": 10})
+    with TestClient(create_app(patient)) as client:
+        waits = _services(client).waits
+        wait_for(waits.subscribed.is_set, "the subscriber to listen")
+        written = post(client, auth)
+        assert client.get(f"/v1/comments/{written['id']}").status_code == 404  # not folded
+        params = {"min_version": written["version"]}
+        reads = [
+            lambda: client.get(f"/v1/comments/{written['id']}", params=params),
+            lambda: client.get(f"/v1/comments/{written['id']}/context", params=params),
+        ]
+        with in_background(*reads) as answers:
+            wait_for(lambda: waits.waiting == 2, "two waiting reads")
+            context = open_context(patient)
+            try:
+                SimpleWorker([Queue(FOLD_QUEUE, connection=redis)], connection=redis).work(
+                    burst=True
+                )
+            finally:
+                context.close()
+            wait_for(lambda: len(answers) == 2, "both reads to be answered")
+        # An id nobody wrote is still a 404 at once, min_version or not.
+        nobody = client.get("/v1/comments/nobody", params=params)
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.seen: list[str] = []
-
-    def _count(self, *args: Any) -> None:
-        if args[2].lstrip().upper().startswith(("SELECT", "WITH")):
-            self.seen.append(args[2])
-
-    def __enter__(self) -> "count_statements":
-        sa.event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._count)
+    assert sorted(a.status_code for a in answers) == [200, 200]
+    found = [a.json() for a in answers]
+    assert {f.get("id") or f["comment"]["id"] for f in found} == {written["id"]}
+    assert nobody.status_code == 404

@@ -135,7 +135,7 @@
       for (let attempt = 0; ; attempt++) {
         let res;
         try {
-          res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), mode: "cors", credentials: "omit" });
+          res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), mode: "cors", credentials: "omit", cache: "no-cache" });
         } catch (err) {
           if (key && attempt < 2) continue; // a lost connection: the key makes the retry safe
           throw new ApiError(0, "network", "Could not reach the comments server.");

@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from services.api import read_queries as rq
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
 from services.api.deps import CommentId, Services, ServicesDep, ThreadId, Viewer
-from services.api.openapi import errors
+from services.api.openapi import CACHED_READ, errors
+from services.api.read_caching import CachedRead
 from services.api.read_schemas import (
     AuthorPublic,
     CommentContextPublic,
@@ -29,7 +30,7 @@ from services.api.read_schemas import (
     ThreadPagePublic,
     ThreadPublic,
 )
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.timeutil import as_utc
 from shared.validation import MAX_SQL_INTEGER
 
@@ -37,6 +38,7 @@ router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413,
 
 # Comment reads take an optional token (for viewer state); one that is sent must be valid.
 VIEWER_ERRORS = errors(401)
+READ_RESPONSES = {**VIEWER_ERRORS, **CACHED_READ}
 REPLIES_SORT = "oldest"
 MAX_LIMIT = 50
 
@@ -78,13 +80,16 @@ async def cursor_codec(services: ServicesDep) -> CursorCodec:
 Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
 
 
-@router.get("/threads/{thread_id}", response_model=ThreadPublic, tags=["threads"])
+@router.get(
+    "/threads/{thread_id}", response_model=ThreadPublic, tags=["threads"], responses=CACHED_READ
+)
 async def get_thread(
-    thread_id: ThreadId, services: ServicesDep, min_version: MinVersion = None
+    thread_id: ThreadId, services: ServicesDep, cache: CachedRead, min_version: MinVersion = None
 ) -> ThreadPublic:
     """A thread's metadata and counts; 404 if nothing was ever written to it."""
     read = partial(rq.thread_summary, services.engine, thread_id)
     thread = await _read_at_least(services, min_version, read)
+    cache.answer(thread.thread_id, thread.version)
     return ThreadPublic(
         id=thread.thread_id,
         title=thread.title,
@@ -104,13 +109,14 @@ def comment_counts(payload: CountsIn, services: ServicesDep) -> CountsPublic:
 
 
 @router.get(
-    "/threads/{thread_id}/comments", response_model=ThreadPagePublic, responses=VIEWER_ERRORS
+    "/threads/{thread_id}/comments", response_model=ThreadPagePublic, responses=READ_RESPONSES
 )
 async def thread_comments(
     thread_id: ThreadId,
     services: ServicesDep,
     cursors: Cursors,
     viewer: Viewer,
+    cache: CachedRead,
     sort: rq.Sort = "oldest",
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -127,6 +133,7 @@ async def thread_comments(
     after = None if cursor is None else cursors.decode(cursor, listing, sort, arity)
     read = partial(rq.thread_page, services.engine, thread_id, sort, after, limit, replies, viewer)
     page = await _read_at_least(services, min_version, read)
+    cache.answer(page.thread_id, page.version)
     return ThreadPagePublic(
         thread_id=page.thread_id,
         version=page.version,
@@ -137,13 +144,14 @@ async def thread_comments(
 
 
 @router.get(
-    "/comments/{comment_id}/replies", response_model=RepliesPagePublic, responses=VIEWER_ERRORS
+    "/comments/{comment_id}/replies", response_model=RepliesPagePublic, responses=READ_RESPONSES
 )
 async def comment_replies(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
     viewer: Viewer,
+    cache: CachedRead,
     limit: Limit = 20,
     cursor: Cursor = None,
     replies: RepliesShown = 3,
@@ -154,6 +162,7 @@ async def comment_replies(
     after = 0 if cursor is None else cursors.decode(cursor, listing, REPLIES_SORT, 1)[0]
     read = partial(rq.replies_page, services.engine, comment_id, after, limit, replies, viewer)
     page = await _read_at_least(services, min_version, read)
+    cache.answer(page.thread_id, page.version)
     return RepliesPagePublic(
         comment_id=page.comment_id,
         thread_id=page.thread_id,
@@ -165,33 +174,41 @@ async def comment_replies(
     )
 
 
-@router.get("/comments/{comment_id}", response_model=CommentPublic, responses=VIEWER_ERRORS)
-def get_comment(
+@router.get("/comments/{comment_id}", response_model=CommentPublic, responses=READ_RESPONSES)
+async def get_comment(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
     viewer: Viewer,
+    cache: CachedRead,
     replies: RepliesShown = 3,
+    min_version: MinVersion = None,
 ) -> CommentPublic:
-    """One comment with its first replies; a deleted one as a placeholder."""
-    return _comment(rq.comment(services.engine, comment_id, replies, viewer), cursors)
+    """One comment with its first replies; a deleted one as a placeholder. With
+    `min_version`, a comment just written waits for its fold like the other reads."""
+    read = partial(rq.comment, services.engine, comment_id, replies, viewer)
+    found = await _read_written_comment(services, comment_id, min_version, read)
+    cache.answer(found.thread_id, found.version)
+    return _comment(found.comment, cursors)
 
 
 @router.get(
-    "/comments/{comment_id}/context", response_model=CommentContextPublic, responses=VIEWER_ERRORS
+    "/comments/{comment_id}/context", response_model=CommentContextPublic, responses=READ_RESPONSES
 )
 async def comment_context(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
     viewer: Viewer,
+    cache: CachedRead,
     replies: RepliesShown = 3,
     min_version: MinVersion = None,
 ) -> CommentContextPublic:
     """A comment with its first replies, and its ancestors (root first, without their
     replies, each with a cursor to them): what a link to a deep reply needs."""
     read = partial(rq.comment_context, services.engine, comment_id, replies, viewer)
-    context = await _read_at_least(services, min_version, read)
+    context = await _read_written_comment(services, comment_id, min_version, read)
+    cache.answer(context.thread_id, context.version)
     return CommentContextPublic(
         thread_id=context.thread_id,
         version=context.version,
@@ -241,6 +258,23 @@ async def _read_at_least(services: Services, min_version: int | None, read: Call
         # Reached, or at least moved (then the deadline has passed): show how far.
         result = await run_in_threadpool(read)
     return result
+
+
+async def _read_written_comment(
+    services: Services, comment_id: str, min_version: int | None, read: Callable[[], V]
+) -> V:
+    """`_read_at_least` for a read that names a comment: one the log holds but the fold has
+    not reached yet is waited for on its thread (the write side knows which), not a 404."""
+    try:
+        return await _read_at_least(services, min_version, read)
+    except NotFound:
+        if min_version is None:
+            raise
+    thread_id = await run_in_threadpool(rq.thread_of_written_comment, services.engine, comment_id)
+    if thread_id is None:
+        raise NotFound(f"comment {comment_id!r} does not exist")
+    await services.waits.wait(thread_id, min_version, services.settings.read_wait_seconds)
+    return await _read_at_least(services, min_version, read)
 
 
 def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
