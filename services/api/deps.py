@@ -14,6 +14,7 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from services.api.fold_waits import FoldWaits
+from services.api.live_hub import LiveHub
 from shared.command_bus import CommandBus
 from shared.commands import Actor, RequestContext
 from shared.errors import InvalidInput, Unauthorized
@@ -34,6 +35,7 @@ class Services:
     store: EventStore
     bus: CommandBus
     waits: FoldWaits
+    hub: LiveHub
 
 
 async def get_services(request: Request) -> Services:
@@ -58,6 +60,19 @@ async def current_user(
 
 
 CurrentUser = Annotated[Actor, Depends(current_user)]
+
+
+async def maybe_user(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor | None:
+    """The signed-in reader, or None without a token; a bad token is still a 401."""
+    if credentials is None:
+        return None
+    return await current_user(services, credentials)
+
+
+MaybeUser = Annotated[Actor | None, Depends(maybe_user)]
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
