@@ -98,6 +98,11 @@ class LiveHub:
     def subscribers(self) -> int:
         return sum(len(feed.subscribers) for feed in self._feeds.values())
 
+    @property
+    def signed_in(self) -> int:
+        """Readers whose unread counts this process follows."""
+        return sum(len(readers) for readers in self._readers.values())
+
     def watched(self) -> Collection[str]:
         """The threads someone follows here (the slow poll reads their checkpoints)."""
         return self._feeds.keys()
