@@ -2,8 +2,6 @@
 worker` folding and announcing. A reader who reconnects loses nothing and sees nothing
 twice, because the replay comes from the log, not from the API process or Redis."""
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -17,9 +15,9 @@ def bearer(sub: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def live_env(chorus_env: dict[str, str]) -> Iterator[dict[str, str]]:
+def live_env(chorus_env: dict[str, str]) -> dict[str, str]:
     run_chorus(chorus_env, "migrate")
-    yield {**chorus_env, "CHORUS_LIVE_KEEP_ALIVE_SECONDS": "0.2"}
+    return {**chorus_env, "CHORUS_LIVE_KEEP_ALIVE_SECONDS": "0.2"}
 
 
 def post(base: str, who: str) -> dict[str, str | int]:
