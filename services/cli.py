@@ -61,7 +61,7 @@ def api(
 
     from shared.logging_setup import configure_logging
 
-    _settings_with_secret("api")  # a clear refusal here, before uvicorn's own output
+    settings = _settings_with_secret("api")  # a clear refusal, before uvicorn's own output
     configure_logging()  # JSON from the supervising process too, not uvicorn's own format
     uvicorn.run(
         "services.api.app:create_app",
@@ -72,6 +72,9 @@ def api(
         proxy_headers=True,
         access_log=False,
         log_config=None,
+        # Live streams never end by themselves: past this they are cut, and their readers
+        # reconnect and are replayed from the log.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     # Waiting reads wake on the worker's fold announcements (Redis pub/sub); this slow poll,
     # one statement per API process for all waited threads, covers lost announcements.
     read_wait_poll_seconds: float = Field(default=0.5, gt=0, le=10)
+    # Live updates (GET /v1/threads/{id}/live, Server-Sent Events). A comment line this
+    # often keeps proxies from closing a quiet stream; a reader further behind than
+    # `live_max_replay` changes is told to reload (a reset) instead of replayed; a reader
+    # with `live_queue_size` changes not yet sent is dropped (with a reset) so nobody else
+    # waits for it; browsers reconnect `live_retry_ms` after a stream ends.
+    live_keep_alive_seconds: float = Field(default=15.0, gt=0, le=300)
+    live_max_replay: int = Field(default=500, ge=1, le=10_000)
+    live_queue_size: int = Field(default=256, ge=1, le=100_000)
+    live_retry_ms: int = Field(default=3000, ge=0, le=600_000)
+    # `chorus api`: after SIGTERM, how long open requests (live streams never end by
+    # themselves) may go on before they are cut; their readers reconnect elsewhere.
+    shutdown_grace_seconds: int = Field(default=5, ge=0, le=300)
 
     # Publications' sites whose pages may call the API from the browser (services/api/cors.py):
     # comma-separated origins, `https://news.example.com`. Empty: same-origin only.

@@ -9,11 +9,12 @@ from fastapi import Depends, FastAPI
 from prometheus_client.core import Metric
 from redis import Redis
 
-from services.api import read_queries
+from services.api import live_queries, read_queries
 from services.api.cors import CorsMiddleware
 from services.api.deps import Services
 from services.api.errors import install_error_handlers
 from services.api.fold_waits import FoldWaits
+from services.api.live_hub import LiveHub
 from services.api.metrics import ApiMetrics, HttpMetricsMiddleware
 from services.api.metrics_access import require_metrics_access
 from services.api.middleware import (
@@ -28,6 +29,7 @@ from services.api.routes import (
     demo,
     embed,
     health,
+    live,
     me,
     metrics,
     moderation,
@@ -70,13 +72,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_appended=api_metrics.count_appended,
             nudger=nudger,
         )
+        hub = LiveHub(
+            partial(live_queries.changes, engine),
+            partial(live_queries.unread_counts, engine),
+            queue_size=settings.live_queue_size,
+            max_replay=settings.live_max_replay,
+        )
         waits = FoldWaits(
             settings.redis_url,
             partial(read_queries.checkpoints, engine),
             poll_seconds=settings.read_wait_poll_seconds,
+            listener=hub,
         )
         await waits.start()
-        app.state.services = Services(settings, engine, redis, store, bus, waits)
+        app.state.services = Services(settings, engine, redis, store, bus, waits, hub)
         app.state.rate_limiter = RateLimiter(redis, settings)
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so full collections (latency spikes) walk only request garbage.
@@ -86,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await waits.stop()
+            await hub.stop()
             bus.close()
             redis.close()
             engine.dispose()
@@ -114,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(threads.router)
     app.include_router(comments.router)
     app.include_router(reads.router)
+    app.include_router(live.router)
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
     app.include_router(moderation.router)

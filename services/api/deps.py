@@ -14,6 +14,7 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from services.api.fold_waits import FoldWaits
+from services.api.live_hub import LiveHub
 from shared.command_bus import CommandBus
 from shared.commands import Actor, RequestContext
 from shared.errors import InvalidInput, Unauthorized
@@ -34,6 +35,7 @@ class Services:
     store: EventStore
     bus: CommandBus
     waits: FoldWaits
+    hub: LiveHub
 
 
 async def get_services(request: Request) -> Services:
@@ -60,16 +62,24 @@ async def current_user(
 CurrentUser = Annotated[Actor, Depends(current_user)]
 
 
-async def optional_user(
+async def maybe_user(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str | None:
-    """The reader's user id on a read that needs no token; None when none is sent. A token
-    that is sent must be valid: a reader whose token expired should learn it, not silently
-    lose what a token adds to the read."""
+) -> Actor | None:
+    """The signed-in reader on a route that needs no token; None when none is sent. A token
+    that is sent must be valid (401 otherwise): a reader whose token expired should learn
+    it, not silently lose what a token adds."""
     if credentials is None:
         return None
-    return (await current_user(services, credentials)).id
+    return await current_user(services, credentials)
+
+
+MaybeUser = Annotated[Actor | None, Depends(maybe_user)]
+
+
+async def optional_user(reader: MaybeUser) -> str | None:
+    """`maybe_user`'s id: what a read shows the reader of their own (viewer state)."""
+    return None if reader is None else reader.id
 
 
 Viewer = Annotated[str | None, Depends(optional_user)]

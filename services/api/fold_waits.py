@@ -1,35 +1,55 @@
 """Reads waiting for a thread's projection to reach a version (`min_version`), woken by the
-fold's progress instead of each polling the database.
+fold's progress instead of each polling the database; and the process's live updates
+(services/api/live_hub.py), told the same news by the same subscription.
 
 One `FoldWaits` per API process, started and stopped by the app's lifespan. Two tasks wake
-the waiters:
+the waiters and tell the live hub:
 - a Redis pub/sub subscriber, for the worker's "thread T is at version V" (see
   shared/fold_progress.py): a waiter hears of its fold at once;
 - a slow poll, one statement every `poll_seconds` covering every thread someone waits
-  for, and only while someone does: a lost announcement, a Redis restart or no Redis at
-  all delays a wait by at most that long, never past its deadline, and never loses it.
+  for or follows live, and only while someone does: a lost announcement, a Redis restart
+  or no Redis at all delays a wait by at most that long, never past its deadline, and never
+  loses it. Every `UNREAD_POLL_EVERY` polls it also has the live readers' unread counts
+  read again (one statement), for lost notices of them.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from shared.fold_progress import FoldProgress, channel
+from shared.fold_progress import FoldProgress, UnreadChanged, channel, decode
 
 log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
 """Pause before the subscriber tries Redis again after losing it."""
 STOP_SECONDS = 5.0
+UNREAD_POLL_EVERY = 20
+"""Polls between two readings of the live readers' unread counts (10 s at the default)."""
 
 # thread ids -> how far their projection is: one statement however many threads.
 Checkpoints = Callable[[list[str]], dict[str, int]]
+
+
+class FoldListener(Protocol):
+    """Who else hears of fold progress (the live hub)."""
+
+    def watched(self) -> Collection[str]:
+        """Threads whose checkpoints the slow poll should read."""
+        ...
+
+    def folded(self, thread_id: str, version: int) -> None: ...
+
+    def unread_changed(self, user_ids: Collection[str] | None) -> None:
+        """These users' unread counts may have moved; None: anyone's."""
+        ...
 
 
 @dataclass
@@ -41,10 +61,18 @@ class _Waiter:
 
 
 class FoldWaits:
-    def __init__(self, redis_url: str, checkpoints: Checkpoints, *, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        checkpoints: Checkpoints,
+        *,
+        poll_seconds: float,
+        listener: FoldListener | None = None,
+    ) -> None:
         self.redis_url = redis_url
         self.checkpoints = checkpoints
         self.poll_seconds = poll_seconds
+        self.listener = listener
         self.subscribed = asyncio.Event()
         """Set while the subscriber listens (tests and readiness may look)."""
         self._waiters: dict[str, list[_Waiter]] = {}
@@ -111,9 +139,7 @@ class FoldWaits:
                     log.info("listening to fold progress again")
                     lost = False
                 async for message in pubsub.listen():
-                    progress = FoldProgress.decode(message["data"])
-                    if progress is not None:
-                        self.advance(progress.thread_id, progress.version)
+                    self._heard(message["data"])
             except (RedisError, OSError) as exc:
                 self.subscribed.clear()
                 if not lost:
@@ -125,15 +151,34 @@ class FoldWaits:
                 await client.aclose()
             await asyncio.sleep(RECONNECT_SECONDS)
 
+    def _heard(self, payload: bytes) -> None:
+        message = decode(payload)
+        if isinstance(message, FoldProgress):
+            self.advance(message.thread_id, message.version)
+            if self.listener is not None:
+                self.listener.folded(message.thread_id, message.version)
+                if message.notified != ():
+                    self.listener.unread_changed(message.notified)
+        elif isinstance(message, UnreadChanged) and self.listener is not None:
+            self.listener.unread_changed(message.user_ids)
+
     async def _poll(self) -> None:
+        polls = 0
         while True:
             await asyncio.sleep(self.poll_seconds)
-            if not self._waiters:
+            polls += 1
+            if self.listener is not None and polls % UNREAD_POLL_EVERY == 0:
+                self.listener.unread_changed(None)
+            watched = self.listener.watched() if self.listener is not None else ()
+            threads = list(self._waiters.keys() | watched)
+            if not threads:
                 continue
             try:
-                reached = await run_in_threadpool(self.checkpoints, list(self._waiters))
+                reached = await run_in_threadpool(self.checkpoints, threads)
             except SQLAlchemyError as exc:
                 log.warning("could not poll fold progress: %s", exc)
                 continue
             for thread_id, version in reached.items():
                 self.advance(thread_id, version)
+                if self.listener is not None:
+                    self.listener.folded(thread_id, version)

@@ -45,10 +45,28 @@ class FoldResult:
     dead_lettered: int = 0
     version: int = 0
     emails_due: int = 0  # emails queued for sending now (the mail nudge waits for these)
+    # Users given new notifications (their unread counts change: live updates announce it).
+    # Frozen, so the copy of a rolled-back attempt shares nothing with the result.
+    notified: frozenset[str] = frozenset()
+
+    def add(self, applied: "Applied") -> None:
+        self.emails_due += applied.emails_due
+        if applied.notified:
+            self.notified = self.notified | applied.notified
 
 
-# Applies events to a projection inside the caller's transaction; returns emails due now.
-Apply = Callable[[Connection, str, list[StoredEvent]], int]
+@dataclass(frozen=True)
+class Applied:
+    """What applying a batch to a projection did besides writing its rows."""
+
+    emails_due: int = 0
+    notified: frozenset[str] = frozenset()
+
+
+NOTHING_ELSE = Applied()
+
+# Applies events to a projection inside the caller's transaction.
+Apply = Callable[[Connection, str, list[StoredEvent]], Applied]
 
 
 @dataclass(frozen=True)
@@ -61,13 +79,13 @@ class Projection:
 
 
 def thread_projection(tables: ThreadTables = LIVE) -> Projection:
-    def apply(conn: Connection, thread_id: str, events: list[StoredEvent]) -> int:
+    def apply(conn: Connection, thread_id: str, events: list[StoredEvent]) -> Applied:
         session = TreeSession(conn, tables, thread_id)
         session.prefetch(events)
         for event in events:
             apply_to_tree(event, session)
         session.flush()
-        return 0
+        return NOTHING_ELSE
 
     return Projection(PROJECTION, tables.checkpoints, apply)
 
@@ -222,7 +240,7 @@ def fold_batches(
             if careful:
                 _apply_batch(conn, stream_id, projection, behind, result)
             else:
-                result.emails_due += projection.apply(conn, stream_id, behind)
+                result.add(projection.apply(conn, stream_id, behind))
                 result.applied += len(behind)
             first = checkpoint == 0
             _save_checkpoint(conn, projection.checkpoints, stream_id, behind[-1], first=first)
@@ -239,7 +257,7 @@ def _apply_batch(
 ) -> None:
     try:
         with conn.begin_nested():
-            result.emails_due += projection.apply(conn, stream_id, events)
+            result.add(projection.apply(conn, stream_id, events))
         result.applied += len(events)
         return
     except Exception as exc:
@@ -249,7 +267,7 @@ def _apply_batch(
     for event in events:
         try:
             with conn.begin_nested():
-                result.emails_due += projection.apply(conn, stream_id, [event])
+                result.add(projection.apply(conn, stream_id, [event]))
             result.applied += 1
         except Exception as exc:
             if not is_event_error(exc):

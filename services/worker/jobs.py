@@ -109,9 +109,11 @@ def fold_one(thread_id: str) -> tuple[folding.FoldResult, folding.FoldResult]:
         [folding.thread_projection(), notification_projection()],
         batch_size=ctx.settings.fold_batch_size,
     )
-    if tree.applied or tree.dead_lettered:
-        # Committed: wake the reads waiting for this thread (`min_version`) in every API.
-        announce(ctx.redis, FoldProgress(thread_id, tree.version))
+    if tree.applied or tree.dead_lettered or inbox.notified:
+        # Committed: wake the reads waiting for this thread (`min_version`) and its live
+        # subscribers in every API, and tell them whose unread count moved.
+        notified = tuple(sorted(inbox.notified))
+        announce(ctx.redis, FoldProgress(thread_id, tree.version, notified))
     if inbox.emails_due:
         nudge_mail(ctx.redis)  # send them now; digests wait for the periodic mail run
     if tree.applied or inbox.applied:

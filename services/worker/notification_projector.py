@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from services.worker.folding import Projection
+from services.worker.folding import Applied, Projection
 from services.worker.history_as_of import HistoryAsOf
 from shared import events as ev
 from shared.notification_tables import (
@@ -61,7 +61,7 @@ T = TypeVar("T")
 
 
 def notification_projection(*, queue_email: bool = True) -> Projection:
-    def apply(conn: Connection, thread_id: str, events: list[StoredEvent]) -> int:
+    def apply(conn: Connection, thread_id: str, events: list[StoredEvent]) -> Applied:
         return _fold(conn, thread_id, events, queue_email=queue_email)
 
     return Projection(PROJECTION, notification_checkpoints, apply)
@@ -131,8 +131,11 @@ class _Conversations:
         return comment
 
 
-def _fold(conn: Connection, thread_id: str, events: list[StoredEvent], *, queue_email: bool) -> int:
-    """Apply a batch of one thread's events; returns how many emails are due now."""
+def _fold(
+    conn: Connection, thread_id: str, events: list[StoredEvent], *, queue_email: bool
+) -> Applied:
+    """Apply a batch of one thread's events: how many emails are due now, and who was
+    notified."""
     domain = [(stored, stored.to_domain()) for stored in events if stored.type in _READ]
     state = _load(conn, thread_id, [e for _, e in domain if isinstance(e, ev.CommentPosted)])
     for stored, event in domain:
@@ -150,7 +153,8 @@ def _fold(conn: Connection, thread_id: str, events: list[StoredEvent], *, queue_
         for posted in state.posted:
             _decide(posted, thread_id, history, rows, outbox if queue_email else None)
     _write(conn, state, rows, outbox)
-    return sum(1 for row in outbox if row["frequency"] == "immediate")
+    due = sum(1 for row in outbox if row["frequency"] == "immediate")
+    return Applied(due, frozenset(row["recipient_id"] for row in rows))
 
 
 def _load(conn: Connection, thread_id: str, posts: list[ev.CommentPosted]) -> _Conversations:

@@ -6,6 +6,7 @@ readers in two browser contexts: one replies, the other sees "1 new comment" and
 bell rise, live, without losing a half-written comment.
 """
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,8 @@ from tests.e2e.conftest import JWT_SECRET, Workers, running_api
 expect.set_options(timeout=TIMEOUT_MS)
 THREAD = "hot-story"
 READERS = {"ann": "Ann Lee", "bob": "Bob Kim"}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+# `CHORUS_SCREENSHOTS=docs/images` refreshes the README's pictures from this test.
+SCREENSHOTS = os.environ.get("CHORUS_SCREENSHOTS")
 
 HOST_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -129,6 +131,12 @@ def open_as(browser: Browser, url: str, user: str | None, **context: object) -> 
     return page
 
 
+def shoot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / name))
+
+
 def comment(page: Page, text: str) -> Locator:
     return page.locator("#chorus article.comment").filter(has_text=text)
 
@@ -161,8 +169,11 @@ def test_two_readers_on_a_publication_of_another_origin(publication: HostPage) -
             expect(section.get_by_role("heading", name="53 Comments")).to_be_visible()
             expect(section.locator("ol.comments > li").first).to_contain_text("Were any of them")
 
-            bob = open_as(browser, publication.url, "bob")
+            # Bob follows a link to Ann's comment, the 53rd: it opens in place, in context.
+            comment_id = mine.get_attribute("data-comment-id")
+            bob = open_as(browser, f"{publication.url}#comment-{comment_id}", "bob")
             theirs = comment(bob, "Were any of them ever")
+            expect(bob.locator("#chorus .context")).to_contain_text("Were any of them ever")
             expect(theirs.get_by_role("button", name="Edit")).to_have_count(0)  # not Bob's
             theirs.get_by_role("button", name="Reply").click()
             reply_box = bob.locator("#chorus").get_by_role("textbox", name="Reply to Ann Lee…")
@@ -198,8 +209,10 @@ def test_two_readers_on_a_publication_of_another_origin(publication: HostPage) -
             editor.fill("Were any of them ever **named**, then?")
             editor.press("Control+Enter")
             expect(mine.locator("strong")).to_have_text("named")
-            SCREENSHOTS.mkdir(exist_ok=True)
-            ann.screenshot(path=str(SCREENSHOTS / "widget-desktop.png"))
+            expect(
+                section.locator("article.comment").filter(has_text="Some were, in")
+            ).to_be_visible()
+            shoot(ann, "widget-desktop.png")
         finally:
             browser.close()
 
@@ -232,6 +245,6 @@ def test_on_a_phone_nothing_overflows_and_the_bell_fits(publication: HostPage) -
             assert box is not None
             assert box["x"] >= 0
             assert box["x"] + box["width"] <= 390
-            ann.screenshot(path=str(SCREENSHOTS / "widget-phone.png"))
+            shoot(ann, "widget-phone.png")
         finally:
             browser.close()

@@ -90,6 +90,8 @@
       this.count = 0;
       this.nodes = new Map(); // comment id -> {comment, root element, replies list}
       this.pending = []; // live comment ids not shown yet
+      this.stale = false; // the live feed said too much changed to list: reload on request
+      this.posted = new Set(); // ids this reader posted here: never "new" to them
       this.live = null;
       this.root = host.shadowRoot || host.attachShadow({ mode: "open" });
       this.root.replaceChildren(el("style", { text: STYLES }), this.frame());
@@ -187,6 +189,7 @@
           { query: { sort: this.sort, limit: PAGE_SIZE, replies: REPLIES, min_version: minVersion } });
         this.nodes.clear();
         this.pending = [];
+        this.stale = false;
         this.updateBanner();
         this.version = Math.max(this.version, page.version);
         this.setCount(page.comment_count);
@@ -245,6 +248,10 @@
       const replies = el("ol", { class: "replies" });
       const entry = { comment: c, li, article, body, replies, mine, moreButton: null };
       this.nodes.set(c.id, entry);
+      if (this.pending.includes(c.id)) {
+        this.pending = this.pending.filter((id) => id !== c.id);
+        this.updateBanner();
+      }
       if (!c.deleted) {
         article.append(this.renderActions(entry));
         requestAnimationFrame(() => this.collapseIfLong(entry));
@@ -356,6 +363,7 @@
       try {
         const res = await this.call("POST", `/v1/threads/${encodeURIComponent(this.threadId)}/comments`,
           { body: parent ? { body, parent_id: parent.comment.id } : { body }, key: newKey() });
+        this.posted.add(res.id);
         const c = await this.call("GET", `/v1/comments/${encodeURIComponent(res.id)}`, { query: { replies: 0, min_version: res.version } });
         this.version = Math.max(this.version, res.version);
         const li = this.renderComment(c);
@@ -402,8 +410,10 @@
           try {
             const res = await this.call("PATCH", `/v1/comments/${encodeURIComponent(c.id)}`, { body: { body }, key: newKey() });
             const fresh = await this.call("GET", `/v1/comments/${encodeURIComponent(c.id)}`, { query: { replies: 0, min_version: res.version } });
-            this.patchComment(entry, fresh);
             close();
+            this.patchComment(fresh);
+            const edit = [...(this.nodes.get(c.id)?.article.querySelectorAll(".actions button") || [])].find((b) => b.textContent === "Edit");
+            if (edit) edit.focus(); // where the reader was
             this.say("Comment updated.");
             return false;
           } catch (err) {
@@ -444,10 +454,11 @@
       head.querySelector(".edited")?.remove();
     }
 
-    patchComment(entry, fresh) {
-      const old = entry.li;
-      const replies = entry.replies;
-      const more = entry.moreButton;
+    patchComment(fresh) {
+      // Always the entry on screen now: a live event and the reader's own edit may race.
+      const entry = this.nodes.get(fresh.id);
+      if (!entry || !entry.li.isConnected) return;
+      const { li: old, replies, moreButton: more } = entry;
       fresh.reply_count = Math.max(fresh.reply_count, entry.comment.reply_count);
       const li = this.renderComment({ ...fresh, replies: [], replies_next_cursor: null });
       const next = this.nodes.get(fresh.id);
@@ -535,28 +546,41 @@
 
     onLive(change) {
       if (change.type === "unread") return this.setUnread(change.count);
-      if (change.type === "reset") { this.version = change.version; return; }
+      if (change.type === "reset") {
+        // Too much was missed to replay: offer a reload (the stream resumes from here).
+        this.version = change.version;
+        this.stale = true;
+        return this.updateBanner();
+      }
       if (typeof change.version === "number") this.version = Math.max(this.version, change.version);
       const entry = change.comment_id ? this.nodes.get(change.comment_id) : null;
-      if (change.type === "comment" && change.comment_id && !entry && !this.pending.includes(change.comment_id)) {
+      const known = entry || this.posted.has(change.comment_id) || this.pending.includes(change.comment_id);
+      if (change.type === "comment" && change.comment_id && !known) {
         this.pending.push(change.comment_id);
         this.updateBanner();
       } else if (entry && (change.type === "edit" || change.type === "like" || change.type === "delete")) {
         this.call("GET", `/v1/comments/${encodeURIComponent(change.comment_id)}`, { query: { replies: 0, min_version: change.version } })
           .then((fresh) => {
-            if (fresh.deleted) this.markDeleted(entry);
-            else if (!entry.article.querySelector("form")) this.patchComment(entry, fresh);
+            const current = this.nodes.get(fresh.id);
+            if (!current) return;
+            if (fresh.deleted) this.markDeleted(current);
+            else if (!current.article.querySelector("form")) this.patchComment(fresh);
           }).catch(() => {});
       }
     }
 
     updateBanner() {
       const n = this.pending.length;
-      this.newBanner.hidden = n === 0;
-      this.newBanner.textContent = n ? `Show ${plural(n, "new comment", "new comments")}` : "";
+      this.newBanner.hidden = n === 0 && !this.stale;
+      this.newBanner.textContent = this.stale ? "Show new comments"
+        : n ? `Show ${plural(n, "new comment", "new comments")}` : "";
     }
 
     async showPending() {
+      if (this.stale) {
+        this.stale = false;
+        return this.load();
+      }
       const ids = this.pending.splice(0);
       this.updateBanner();
       let shown = 0;

@@ -24,6 +24,7 @@ from services.api.openapi import errors
 from services.api.rate_limit import MarkingReadLimit, PreferencesLimit, SubscribingLimit
 from services.api.routes.reads import Cursors
 from shared.commands import ChangePreferences, ChangeSubscription, MarkNotificationsRead
+from shared.fold_progress import UnreadChanged, announce
 
 router = APIRouter(prefix="/v1", tags=["me"], responses=errors(400, 401, 403, 409, 413, 422, 503))
 
@@ -74,6 +75,8 @@ async def mark_notifications_read(
     """Mark notifications read, by id or all of them; answers how many are left unread."""
     command = MarkNotificationsRead(tuple(payload.ids or ()), everything=payload.everything)
     await services.bus.run(command, ctx)
+    # Committed: the reader's live streams, in every API process, read their count again.
+    await run_in_threadpool(announce, services.redis, UnreadChanged((ctx.actor.id,)))
     unread = await run_in_threadpool(iq.unread_count, services.engine, ctx.actor.id)
     return UnreadCountPublic(unread_count=unread)
 
