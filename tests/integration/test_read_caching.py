@@ -140,14 +140,16 @@ def test_anonymous_reads_are_public_and_reads_with_a_token_private(
         for url in reads.urls():
             anonymous = reads.get(url)
             signed_in = reads.get(url, **auth("ann"))
-            invalid = reads.get(url, Authorization="Bearer not.a.token")
+            # A token that is sent must be valid (decision 26): a 401, stored by no cache.
+            invalid = client.get(url, headers={"Authorization": "Bearer not.a.token"})
 
             public = "public, max-age=17, stale-while-revalidate=30"
             private = "private, max-age=17, stale-while-revalidate=30"
             assert anonymous.headers["Cache-Control"] == public
             assert signed_in.headers["Cache-Control"] == private
-            assert invalid.headers["Cache-Control"] == private, "never shared, even if unused"
-            for answer in (anonymous, signed_in, invalid):
+            assert invalid.status_code == 401
+            assert invalid.headers["Cache-Control"] == "no-store"
+            for answer in (anonymous, signed_in):
                 assert answer.headers["Vary"] == "Authorization, Origin"
 
 

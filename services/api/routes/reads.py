@@ -17,7 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api import read_queries as rq
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
-from services.api.deps import CommentId, Services, ServicesDep, ThreadId, Viewer
+from services.api.deps import (
+    CommentId,
+    Services,
+    ServicesDep,
+    ThreadId,
+    Viewer,
+    optional_user,
+)
 from services.api.openapi import CACHED_READ, errors
 from services.api.read_caching import CachedRead
 from services.api.read_schemas import (
@@ -81,7 +88,12 @@ Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
 
 
 @router.get(
-    "/threads/{thread_id}", response_model=ThreadPublic, tags=["threads"], responses=CACHED_READ
+    "/threads/{thread_id}",
+    response_model=ThreadPublic,
+    tags=["threads"],
+    responses=READ_RESPONSES,
+    # No viewer state here, but a token that is sent is checked as on the other reads.
+    dependencies=[Depends(optional_user)],
 )
 async def get_thread(
     thread_id: ThreadId, services: ServicesDep, cache: CachedRead, min_version: MinVersion = None
