@@ -11,6 +11,9 @@
   uvicorn as `chorus api` serves (uvloop, httptools, no access log) with `api_workers`
   processes, driven over HTTP by aiohttp from a separate process with 64 connections.
   Driver and server share the machine's 2 cores, as in the Chorus and Isso runs.
+- `fastapi_noio_304s_per_s`: the same server answering `GET /notes` with `If-None-Match`
+  holding its one ETag: 304, no body, no I/O (a plain `def` route with a header
+  parameter), driven the same way. The ceiling of Chorus' conditional reads.
 
 Each measurement runs for `seconds` after a short warm-up and counts what completed inside.
 
@@ -36,7 +39,7 @@ from pathlib import Path
 import aiohttp
 import psycopg
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Header, Response
 from processes import free_port, stop, wait_until_answering
 from psycopg import sql
 from pydantic import BaseModel
@@ -46,6 +49,8 @@ WARMUP_SECONDS = 1.0
 PG_CONNECTIONS = 4
 PIPELINE = 100
 HTTP_CONNECTIONS = 64
+NOIO_ETAG = '"notes.1"'
+NOTE = {"text": "My grandfather was there in 1953 (#1)", "author": "reader-1", "parent": 7}
 START_TIMEOUT = 30.0
 
 
@@ -163,13 +168,22 @@ class NotePublic(BaseModel):
 
 
 def noio_app() -> FastAPI:
-    """One POST route that validates its body and answers, touching nothing else."""
+    """One POST route that validates its body and answers, and one GET route that answers
+    304 to its ETag, touching nothing else."""
     app = FastAPI()
     ids = itertools.count(1)
 
     @app.post("/notes", status_code=201)
     def post_note(note: NoteIn) -> NotePublic:
         return NotePublic(id=next(ids), text=note.text, author=note.author, parent=note.parent)
+
+    @app.get("/notes", response_model=None)
+    def get_notes(
+        if_none_match: str | None = Header(default=None, alias="If-None-Match"),
+    ) -> Response | list[NotePublic]:
+        if if_none_match == NOIO_ETAG:
+            return Response(status_code=304, headers={"ETag": NOIO_ETAG})
+        return [NotePublic(id=1, **NOTE)]
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -178,20 +192,27 @@ def noio_app() -> FastAPI:
     return app
 
 
-async def post_for(base: str, connections: int, seconds: float) -> tuple[int, int]:
-    """(201s, other answers) completed in `seconds` after warm-up, from `connections` loops."""
-    body = {"text": "My grandfather was there in 1953 (#1)", "author": "reader-1", "parent": 7}
+async def requests_for(
+    base: str, connections: int, seconds: float, conditional: bool
+) -> tuple[int, int]:
+    """(expected answers, other answers) completed in `seconds` after warm-up, from
+    `connections` loops: POSTs answered 201, or conditional GETs answered 304."""
     counting = time.perf_counter() + WARMUP_SECONDS
     end = counting + seconds
     created = other = 0
+    expected = 304 if conditional else 201
 
     async def loop(session: aiohttp.ClientSession) -> None:
         nonlocal created, other
         while time.perf_counter() < end:
-            async with session.post(f"{base}/notes", json=body) as response:
+            if conditional:
+                sent = session.get(f"{base}/notes", headers={"If-None-Match": NOIO_ETAG})
+            else:
+                sent = session.post(f"{base}/notes", json=NOTE)
+            async with sent as response:
                 await response.read()
             if time.perf_counter() >= counting:
-                if response.status == 201:
+                if response.status == expected:
                     created += 1
                 else:
                     other += 1
@@ -203,8 +224,10 @@ async def post_for(base: str, connections: int, seconds: float) -> tuple[int, in
     return created, other
 
 
-def drive_posts(base: str, connections: int, seconds: float) -> tuple[int, int]:
-    return asyncio.run(post_for(base, connections, seconds))
+def drive_requests(
+    base: str, connections: int, seconds: float, conditional: bool
+) -> tuple[int, int]:
+    return asyncio.run(requests_for(base, connections, seconds, conditional))
 
 
 def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
@@ -224,14 +247,20 @@ def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
             wait_until_answering(f"{base}/healthz", server, output, "uvicorn", START_TIMEOUT)
             time.sleep(0.5)  # the other workers finish importing
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as driver:
-                created, other = driver.submit(
-                    drive_posts, base, HTTP_CONNECTIONS, seconds
-                ).result()
+                found = {
+                    name: driver.submit(
+                        drive_requests, base, HTTP_CONNECTIONS, seconds, conditional
+                    ).result()
+                    for name, conditional in (
+                        ("fastapi_noio_posts_per_s", False),
+                        ("fastapi_noio_304s_per_s", True),
+                    )
+                }
         finally:
             stop(server)
-    if other:
-        raise RuntimeError(f"the no-I/O app answered {other} requests with other than 201")
-    return {"fastapi_noio_posts_per_s": created / seconds}
+    if unexpected := {name: other for name, (_, other) in found.items() if other}:
+        raise RuntimeError(f"the no-I/O app answered unexpectedly: {unexpected}")
+    return {name: done / seconds for name, (done, _) in found.items()}
 
 
 # --- all of them -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 import httpx
 import redis
 import sqlalchemy as sa
+from drivers import SETTLE_SECONDS, Json, drive, log, wait_for_thread
 from fold_throughput import write_log
 from page_reads import build_threads, cpu_ticks
 from stack import JWT_SECRET, REPO, Services, Stack, running_stack
@@ -44,9 +45,7 @@ from shared.store import EventStore
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-Json = dict[str, Any]
 Results = dict[str, Any]
-SETTLE_SECONDS = 60.0
 REBUILD_STREAMS = 20
 
 TARGET_POSTS_PER_S = 1000.0
@@ -76,33 +75,6 @@ class Scale:
 FULL = Scale(COMMENTS, [1, 16, 64], 20, 50, 15, 500, 5, [10, 1_000, 10_000], 200, 20, 10,
              100_000, 5)  # fmt: skip
 QUICK = Scale(100, [1, 16, 64], 3, 10, 3, 100, 5, [10, 100, 1_000], 20, 3, 2, 3_000, 0.5)
-
-
-def log(message: str) -> None:
-    print(f"[run] {message}", file=sys.stderr, flush=True)
-
-
-def drive(spec: Json) -> Json:
-    """Run bench/load.py in its own process; its JSON answer."""
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "load.py"), json.dumps(spec)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        check=True,
-    )
-    answer: Json = json.loads(done.stdout)
-    return answer
-
-
-def wait_for_thread(base: str, thread_id: str, version: int) -> Json:
-    """The thread summary once its projection reached `version` (or SETTLE_SECONDS passed)."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    with httpx.Client(base_url=base, timeout=30) as client:
-        while True:
-            params = {"min_version": version}
-            thread: Json = client.get(f"/v1/threads/{thread_id}", params=params).json()
-            if thread.get("version", 0) >= version or time.monotonic() > deadline:
-                return thread
 
 
 # --- scenarios -------------------------------------------------------------------------
@@ -355,6 +327,7 @@ def ceilings_section(results: Results) -> list[str]:
         "redis_ops_per_s": "Redis SET/GET round trips/s, 1 client",
         "redis_pipelined_ops_per_s": "Redis SET/GET ops/s, 1 client, pipelined",
         "fastapi_noio_posts_per_s": "FastAPI POST with no I/O (same uvicorn setup), requests/s",
+        "fastapi_noio_304s_per_s": "FastAPI GET answered 304, no I/O (same setup), requests/s",
     }
     lines += ["| ceiling | value |", "|---|---:|"]
     lines += [f"| {names.get(key, key)} | {num(value)} |" for key, value in found.items()]
