@@ -35,6 +35,7 @@ import redis
 import sqlalchemy as sa
 from drivers import SETTLE_SECONDS, Json, drive, log, wait_for_thread
 from fold_throughput import write_log
+from hot_story import HOT_FULL, HOT_QUICK, HotScale, hot, hot_peer, hot_section
 from page_reads import build_threads, cpu_ticks
 from stack import JWT_SECRET, REPO, Services, Stack, running_stack
 from workload import COMMENTS, REPLY_SHARE, SEED
@@ -70,11 +71,12 @@ class Scale:
     walk_repeats: int
     rebuild_events: int
     ceiling_seconds: float
+    hot: HotScale = HOT_FULL
 
 
 FULL = Scale(COMMENTS, [1, 16, 64], 20, 50, 15, 500, 5, [10, 1_000, 10_000], 200, 20, 10,
              100_000, 5)  # fmt: skip
-QUICK = Scale(100, [1, 16, 64], 3, 10, 3, 100, 5, [10, 100, 1_000], 20, 3, 2, 3_000, 0.5)
+QUICK = Scale(100, [1, 16, 64], 3, 10, 3, 100, 5, [10, 100, 1_000], 20, 3, 2, 3_000, 0.5, HOT_QUICK)
 
 
 # --- scenarios -------------------------------------------------------------------------
@@ -276,8 +278,9 @@ STACK_SCENARIOS: dict[str, Callable[[Stack, Scale, Results], None]] = {
     "lag": lag,
     "reads": reads,
     "rebuild": rebuild,
+    "hot": lambda stack, scale, results: hot(stack, scale.hot, results),
 }
-SCENARIOS = [*STACK_SCENARIOS, "peer"]
+SCENARIOS = [*STACK_SCENARIOS, "peer", "hot-peer"]
 
 
 # --- the report ------------------------------------------------------------------------
@@ -634,6 +637,7 @@ def report(results: Results, scale: Scale) -> str:
     lines += reads_section(results)
     lines += rebuild_section(results)
     lines += peer_section(results)
+    lines += hot_section(results, scale.hot)
     if results["errors"]:
         lines += ["## Errors", ""]
         lines += [f"- {name}: `{error}`" for name, error in results["errors"].items()]
@@ -656,6 +660,9 @@ def main() -> None:
     parser.add_argument("--fold-workers", type=int, default=2, help="chorus worker processes")
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="where latest.md and latest.json go"
+    )
+    parser.add_argument(
+        "--name", default="latest", help="the report's name: NAME.md and NAME.json in --out"
     )
     defaults = Services()
     parser.add_argument(
@@ -707,10 +714,12 @@ def main() -> None:
                 attempt(name, lambda name=name: STACK_SCENARIOS[name](stack, scale, results))  # type: ignore[misc]
     if "peer" in chosen:
         attempt("peer", lambda: peer(scale, results))
+    if "hot-peer" in chosen:
+        attempt("hot-peer", lambda: hot_peer(scale.hot, results))
     text = report(results, scale)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.md").write_text(text)
-    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(text)
+    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)
     if results["errors"]:
         sys.exit(1)
