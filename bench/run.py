@@ -277,8 +277,8 @@ STACK_SCENARIOS: dict[str, Callable[[Stack, Scale, Results], None]] = {
     "sustained": sustained,
     "lag": lag,
     "reads": reads,
-    "rebuild": rebuild,
     "hot": lambda stack, scale, results: hot(stack, scale.hot, results),
+    "rebuild": rebuild,  # last: it stops the fold workers
 }
 SCENARIOS = [*STACK_SCENARIOS, "peer", "hot-peer"]
 
