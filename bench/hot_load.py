@@ -8,6 +8,7 @@ prints one JSON object with what it measured. Modes (uvloop):
   each asks with `If-None-Match` (the ETag of its last full answer) except a `full_share`
   of requests, sent without. A trickle writer may post meanwhile (`writer_rate` posts/s),
   so some conditional requests find the thread moved on and get the full page (200).
+  `path` reads that instead (e.g. `/healthz`, the API's floor), always in full.
 - `live`: N Server-Sent Events subscribers on the thread (raw asyncio connections: at
   thousands of streams aiohttp's per-line parsing would be the driver's own bottleneck),
   then a writer posts K comments at an interval; for every comment and every subscriber,
@@ -41,8 +42,8 @@ CONNECT_TIMEOUT = 30.0
 
 
 async def readers(spec: Json) -> Json:
-    path = f"/v1/threads/{spec['thread_id']}/comments"
-    params = {"limit": spec["limit"]}
+    path = spec.get("path") or f"/v1/threads/{spec['thread_id']}/comments"
+    params = {"limit": spec["limit"]} if "path" not in spec else {}
     rng = random.Random(spec.get("seed", 3))
     now = time.perf_counter()
     start, end = now + spec["warmup"], now + spec["warmup"] + spec["seconds"]
