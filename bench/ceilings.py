@@ -11,9 +11,10 @@
   uvicorn as `chorus api` serves (uvloop, httptools, no access log) with `api_workers`
   processes, driven over HTTP by aiohttp from a separate process with 64 connections.
   Driver and server share the machine's 2 cores, as in the Chorus and Isso runs.
-- `fastapi_noio_304s_per_s`: the same server answering `GET /notes` with `If-None-Match`
-  holding its one ETag: 304, no body, no I/O (a plain `def` route with a header
-  parameter), driven the same way. The ceiling of Chorus' conditional reads.
+
+The same app also answers `GET /notes` with 304 to its one ETag (a plain `def` route with
+a header parameter, no I/O): bench/hot_story.py drives it with its own readers
+(`running_noio`) for the ceiling of Chorus' conditional reads.
 
 Each measurement runs for `seconds` after a short warm-up and counts what completed inside.
 
@@ -32,8 +33,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -183,7 +185,8 @@ def noio_app() -> FastAPI:
     ) -> Response | list[NotePublic]:
         if if_none_match == NOIO_ETAG:
             return Response(status_code=304, headers={"ETag": NOIO_ETAG})
-        return [NotePublic(id=1, **NOTE)]
+        body = json.dumps([NotePublic(id=1, **NOTE).model_dump()])
+        return Response(body, media_type="application/json", headers={"ETag": NOIO_ETAG})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -192,27 +195,19 @@ def noio_app() -> FastAPI:
     return app
 
 
-async def requests_for(
-    base: str, connections: int, seconds: float, conditional: bool
-) -> tuple[int, int]:
-    """(expected answers, other answers) completed in `seconds` after warm-up, from
-    `connections` loops: POSTs answered 201, or conditional GETs answered 304."""
+async def post_for(base: str, connections: int, seconds: float) -> tuple[int, int]:
+    """(201s, other answers) completed in `seconds` after warm-up, from `connections` loops."""
     counting = time.perf_counter() + WARMUP_SECONDS
     end = counting + seconds
     created = other = 0
-    expected = 304 if conditional else 201
 
     async def loop(session: aiohttp.ClientSession) -> None:
         nonlocal created, other
         while time.perf_counter() < end:
-            if conditional:
-                sent = session.get(f"{base}/notes", headers={"If-None-Match": NOIO_ETAG})
-            else:
-                sent = session.post(f"{base}/notes", json=NOTE)
-            async with sent as response:
+            async with session.post(f"{base}/notes", json=NOTE) as response:
                 await response.read()
             if time.perf_counter() >= counting:
-                if response.status == expected:
+                if response.status == 201:
                     created += 1
                 else:
                     other += 1
@@ -224,13 +219,13 @@ async def requests_for(
     return created, other
 
 
-def drive_requests(
-    base: str, connections: int, seconds: float, conditional: bool
-) -> tuple[int, int]:
-    return asyncio.run(requests_for(base, connections, seconds, conditional))
+def drive_posts(base: str, connections: int, seconds: float) -> tuple[int, int]:
+    return asyncio.run(post_for(base, connections, seconds))
 
 
-def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
+@contextmanager
+def running_noio(api_workers: int) -> Iterator[str]:
+    """The no-I/O app under uvicorn as `chorus api` serves it, until the block ends."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [
@@ -238,7 +233,6 @@ def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
         *("--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port)),
         *("--workers", str(api_workers), "--no-access-log", "--log-level", "warning"),
     ]
-    spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryFile() as output:
         server = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
@@ -246,21 +240,21 @@ def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
         try:
             wait_until_answering(f"{base}/healthz", server, output, "uvicorn", START_TIMEOUT)
             time.sleep(0.5)  # the other workers finish importing
-            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as driver:
-                found = {
-                    name: driver.submit(
-                        drive_requests, base, HTTP_CONNECTIONS, seconds, conditional
-                    ).result()
-                    for name, conditional in (
-                        ("fastapi_noio_posts_per_s", False),
-                        ("fastapi_noio_304s_per_s", True),
-                    )
-                }
+            yield base
         finally:
             stop(server)
-    if unexpected := {name: other for name, (_, other) in found.items() if other}:
-        raise RuntimeError(f"the no-I/O app answered unexpectedly: {unexpected}")
-    return {name: done / seconds for name, (done, _) in found.items()}
+
+
+def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
+    spawn = multiprocessing.get_context("spawn")
+    with (
+        running_noio(api_workers) as base,
+        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as driver,
+    ):
+        created, other = driver.submit(drive_posts, base, HTTP_CONNECTIONS, seconds).result()
+    if other:
+        raise RuntimeError(f"the no-I/O app answered {other} requests with other than 201")
+    return {"fastapi_noio_posts_per_s": created / seconds}
 
 
 # --- all of them -----------------------------------------------------------------------------

@@ -330,7 +330,6 @@ def ceilings_section(results: Results) -> list[str]:
         "redis_ops_per_s": "Redis SET/GET round trips/s, 1 client",
         "redis_pipelined_ops_per_s": "Redis SET/GET ops/s, 1 client, pipelined",
         "fastapi_noio_posts_per_s": "FastAPI POST with no I/O (same uvicorn setup), requests/s",
-        "fastapi_noio_304s_per_s": "FastAPI GET answered 304, no I/O (same setup), requests/s",
     }
     lines += ["| ceiling | value |", "|---|---:|"]
     lines += [f"| {names.get(key, key)} | {num(value)} |" for key, value in found.items()]
