@@ -10,6 +10,7 @@ stands next to its target and the machine's ceiling measured in the same run
     .venv/bin/python bench/run.py                 # everything, ~10 min
     .venv/bin/python bench/run.py --quick         # scaled down, < 2 min: a smoke run
     .venv/bin/python bench/run.py --only posting,lag --rate 300
+    .venv/bin/python bench/run.py --only ceilings,hot,hot-peer --name hot-story  # issue 11
     .venv/bin/python bench/run.py --quick --database chorus_bench_mine \
         --redis-url redis://127.0.0.1:6379/11   # beside another run
 """
