@@ -12,6 +12,10 @@
   processes, driven over HTTP by aiohttp from a separate process with 64 connections.
   Driver and server share the machine's 2 cores, as in the Chorus and Isso runs.
 
+The same app also answers `GET /notes` with 304 to its one ETag (a plain `def` route with
+a header parameter, no I/O): bench/hot_story.py drives it with its own readers
+(`running_noio`) for the ceiling of Chorus' conditional reads.
+
 Each measurement runs for `seconds` after a short warm-up and counts what completed inside.
 
     .venv/bin/python bench/ceilings.py --pg-dsn postgresql://postgres@127.0.0.1:5432/postgres \
@@ -29,14 +33,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
 import psycopg
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Header, Response
 from processes import free_port, stop, wait_until_answering
 from psycopg import sql
 from pydantic import BaseModel
@@ -46,6 +51,8 @@ WARMUP_SECONDS = 1.0
 PG_CONNECTIONS = 4
 PIPELINE = 100
 HTTP_CONNECTIONS = 64
+NOIO_ETAG = '"notes.1"'
+NOTE = {"text": "My grandfather was there in 1953 (#1)", "author": "reader-1", "parent": 7}
 START_TIMEOUT = 30.0
 
 
@@ -163,13 +170,23 @@ class NotePublic(BaseModel):
 
 
 def noio_app() -> FastAPI:
-    """One POST route that validates its body and answers, touching nothing else."""
+    """One POST route that validates its body and answers, and one GET route that answers
+    304 to its ETag, touching nothing else."""
     app = FastAPI()
     ids = itertools.count(1)
 
     @app.post("/notes", status_code=201)
     def post_note(note: NoteIn) -> NotePublic:
         return NotePublic(id=next(ids), text=note.text, author=note.author, parent=note.parent)
+
+    @app.get("/notes", response_model=None)
+    def get_notes(
+        if_none_match: str | None = Header(default=None, alias="If-None-Match"),
+    ) -> Response | list[NotePublic]:
+        if if_none_match == NOIO_ETAG:
+            return Response(status_code=304, headers={"ETag": NOIO_ETAG})
+        body = json.dumps([NotePublic(id=1, **NOTE).model_dump()])
+        return Response(body, media_type="application/json", headers={"ETag": NOIO_ETAG})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -180,7 +197,6 @@ def noio_app() -> FastAPI:
 
 async def post_for(base: str, connections: int, seconds: float) -> tuple[int, int]:
     """(201s, other answers) completed in `seconds` after warm-up, from `connections` loops."""
-    body = {"text": "My grandfather was there in 1953 (#1)", "author": "reader-1", "parent": 7}
     counting = time.perf_counter() + WARMUP_SECONDS
     end = counting + seconds
     created = other = 0
@@ -188,7 +204,7 @@ async def post_for(base: str, connections: int, seconds: float) -> tuple[int, in
     async def loop(session: aiohttp.ClientSession) -> None:
         nonlocal created, other
         while time.perf_counter() < end:
-            async with session.post(f"{base}/notes", json=body) as response:
+            async with session.post(f"{base}/notes", json=NOTE) as response:
                 await response.read()
             if time.perf_counter() >= counting:
                 if response.status == 201:
@@ -207,7 +223,9 @@ def drive_posts(base: str, connections: int, seconds: float) -> tuple[int, int]:
     return asyncio.run(post_for(base, connections, seconds))
 
 
-def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
+@contextmanager
+def running_noio(api_workers: int) -> Iterator[str]:
+    """The no-I/O app under uvicorn as `chorus api` serves it, until the block ends."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [
@@ -215,7 +233,6 @@ def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
         *("--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port)),
         *("--workers", str(api_workers), "--no-access-log", "--log-level", "warning"),
     ]
-    spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryFile() as output:
         server = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
@@ -223,12 +240,18 @@ def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
         try:
             wait_until_answering(f"{base}/healthz", server, output, "uvicorn", START_TIMEOUT)
             time.sleep(0.5)  # the other workers finish importing
-            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as driver:
-                created, other = driver.submit(
-                    drive_posts, base, HTTP_CONNECTIONS, seconds
-                ).result()
+            yield base
         finally:
             stop(server)
+
+
+def fastapi_ceiling(api_workers: int, seconds: float) -> dict[str, float]:
+    spawn = multiprocessing.get_context("spawn")
+    with (
+        running_noio(api_workers) as base,
+        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as driver,
+    ):
+        created, other = driver.submit(drive_posts, base, HTTP_CONNECTIONS, seconds).result()
     if other:
         raise RuntimeError(f"the no-I/O app answered {other} requests with other than 201")
     return {"fastapi_noio_posts_per_s": created / seconds}

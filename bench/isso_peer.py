@@ -148,6 +148,8 @@ class Read:
     latencies: list[float]
     comments: int
     """Comments in the last response, replies included."""
+    seconds: float = 0.0
+    """Wall time of the timed reads, when read concurrently (`read_for`)."""
 
 
 async def post_workload(base: str, uri: str, planned: list[Planned], clients: int) -> Posted:
@@ -200,12 +202,42 @@ async def read_thread(base: str, uri: str, reads: int, warmup: int) -> Read:
     return Read(latencies, comments)
 
 
+async def read_for(base: str, uri: str, clients: int, seconds: float) -> Read:
+    """The whole thread read by `clients` closed loops until `seconds` have passed (a read
+    under way then is finished and counted); one read each first, untimed."""
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=clients)
+    latencies: list[float] = []
+    comments = 0
+
+    async def client(session: aiohttp.ClientSession, end: float) -> None:
+        nonlocal comments
+        while time.perf_counter() < end:
+            started = time.perf_counter()
+            async with session.get(f"{base}/", params={"uri": uri}) as response:
+                response.raise_for_status()
+                thread = await response.json()
+            latencies.append((time.perf_counter() - started) * 1000)
+            comments = sum(1 + len(c["replies"]) for c in thread["replies"])
+
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        await asyncio.gather(*(client(session, 0.0) for _ in range(clients)))  # warm-up
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session, started + seconds) for _ in range(clients)))
+        return Read(latencies, comments, time.perf_counter() - started)
+
+
 def drive_posts(base: str, uri: str, planned: list[Planned], clients: int) -> Posted:
     return asyncio.run(post_workload(base, uri, planned, clients))
 
 
 def drive_reads(base: str, uri: str, reads: int, warmup: int) -> Read:
     return asyncio.run(read_thread(base, uri, reads, warmup))
+
+
+def drive_read_for(base: str, uri: str, clients: int, seconds: float) -> Read:
+    return asyncio.run(read_for(base, uri, clients, seconds))
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -251,6 +283,32 @@ def run(
                     "comments": got.comments,
                 }
     return {"version": installed_version(VENV / "bin" / "python"), "posts": posts, "read": read}
+
+
+def read_rate(
+    comments: int, clients: int, seconds: float, reply_share: float = REPLY_SHARE
+) -> dict[str, Any]:
+    """The hot story on Isso: one thread of `comments` (the shared plan, posted by 64
+    clients), then read whole by `clients` concurrent readers for `seconds`."""
+    isso = ensure_isso()
+    planned = plan(comments, reply_share, SEED)
+    spawn = multiprocessing.get_context("spawn")
+    with (
+        running_isso(isso) as base,
+        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as driver,
+    ):
+        posted = driver.submit(drive_posts, base, "/hot", planned, 64).result()
+        got = driver.submit(drive_read_for, base, "/hot", clients, seconds).result()
+    return {
+        "version": installed_version(VENV / "bin" / "python"),
+        "posted": len(posted.latencies),
+        "comments": got.comments,
+        "clients": clients,
+        "reads": len(got.latencies),
+        "reads_per_s": len(got.latencies) / got.seconds,
+        "p50_ms": percentile(got.latencies, 50),
+        "p99_ms": percentile(got.latencies, 99),
+    }
 
 
 def main() -> None:

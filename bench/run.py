@@ -10,6 +10,7 @@ stands next to its target and the machine's ceiling measured in the same run
     .venv/bin/python bench/run.py                 # everything, ~10 min
     .venv/bin/python bench/run.py --quick         # scaled down, < 2 min: a smoke run
     .venv/bin/python bench/run.py --only posting,lag --rate 300
+    .venv/bin/python bench/run.py --only ceilings,hot,hot-peer --name hot-story  # issue 11
     .venv/bin/python bench/run.py --quick --database chorus_bench_mine \
         --redis-url redis://127.0.0.1:6379/11   # beside another run
 """
@@ -33,7 +34,9 @@ from typing import Any, NoReturn
 import httpx
 import redis
 import sqlalchemy as sa
+from drivers import SETTLE_SECONDS, Json, drive, log, wait_for_thread
 from fold_throughput import write_log
+from hot_story import HOT_FULL, HOT_QUICK, HotScale, hot, hot_peer, hot_section
 from page_reads import build_threads, cpu_ticks
 from stack import JWT_SECRET, REPO, Services, Stack, running_stack
 from workload import COMMENTS, REPLY_SHARE, SEED
@@ -44,9 +47,7 @@ from shared.store import EventStore
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-Json = dict[str, Any]
 Results = dict[str, Any]
-SETTLE_SECONDS = 60.0
 REBUILD_STREAMS = 20
 
 TARGET_POSTS_PER_S = 1000.0
@@ -71,38 +72,12 @@ class Scale:
     walk_repeats: int
     rebuild_events: int
     ceiling_seconds: float
+    hot: HotScale = HOT_FULL
 
 
 FULL = Scale(COMMENTS, [1, 16, 64], 20, 50, 15, 500, 5, [10, 1_000, 10_000], 200, 20, 10,
              100_000, 5)  # fmt: skip
-QUICK = Scale(100, [1, 16, 64], 3, 10, 3, 100, 5, [10, 100, 1_000], 20, 3, 2, 3_000, 0.5)
-
-
-def log(message: str) -> None:
-    print(f"[run] {message}", file=sys.stderr, flush=True)
-
-
-def drive(spec: Json) -> Json:
-    """Run bench/load.py in its own process; its JSON answer."""
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "load.py"), json.dumps(spec)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        check=True,
-    )
-    answer: Json = json.loads(done.stdout)
-    return answer
-
-
-def wait_for_thread(base: str, thread_id: str, version: int) -> Json:
-    """The thread summary once its projection reached `version` (or SETTLE_SECONDS passed)."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    with httpx.Client(base_url=base, timeout=30) as client:
-        while True:
-            params = {"min_version": version}
-            thread: Json = client.get(f"/v1/threads/{thread_id}", params=params).json()
-            if thread.get("version", 0) >= version or time.monotonic() > deadline:
-                return thread
+QUICK = Scale(100, [1, 16, 64], 3, 10, 3, 100, 5, [10, 100, 1_000], 20, 3, 2, 3_000, 0.5, HOT_QUICK)
 
 
 # --- scenarios -------------------------------------------------------------------------
@@ -303,9 +278,10 @@ STACK_SCENARIOS: dict[str, Callable[[Stack, Scale, Results], None]] = {
     "sustained": sustained,
     "lag": lag,
     "reads": reads,
-    "rebuild": rebuild,
+    "hot": lambda stack, scale, results: hot(stack, scale.hot, results),
+    "rebuild": rebuild,  # last: it stops the fold workers
 }
-SCENARIOS = [*STACK_SCENARIOS, "peer"]
+SCENARIOS = [*STACK_SCENARIOS, "peer", "hot-peer"]
 
 
 # --- the report ------------------------------------------------------------------------
@@ -661,6 +637,7 @@ def report(results: Results, scale: Scale) -> str:
     lines += reads_section(results)
     lines += rebuild_section(results)
     lines += peer_section(results)
+    lines += hot_section(results, scale.hot)
     if results["errors"]:
         lines += ["## Errors", ""]
         lines += [f"- {name}: `{error}`" for name, error in results["errors"].items()]
@@ -683,6 +660,9 @@ def main() -> None:
     parser.add_argument("--fold-workers", type=int, default=2, help="chorus worker processes")
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="where latest.md and latest.json go"
+    )
+    parser.add_argument(
+        "--name", default="latest", help="the report's name: NAME.md and NAME.json in --out"
     )
     defaults = Services()
     parser.add_argument(
@@ -734,10 +714,12 @@ def main() -> None:
                 attempt(name, lambda name=name: STACK_SCENARIOS[name](stack, scale, results))  # type: ignore[misc]
     if "peer" in chosen:
         attempt("peer", lambda: peer(scale, results))
+    if "hot-peer" in chosen:
+        attempt("hot-peer", lambda: hot_peer(scale.hot, results))
     text = report(results, scale)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.md").write_text(text)
-    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(text)
+    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)
     if results["errors"]:
         sys.exit(1)

@@ -41,6 +41,7 @@ class Stack:
     base_url: str
     api_workers: int
     env: dict[str, str]
+    api_pid: int = 0
     workers: list[Process] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -139,6 +140,7 @@ def running_stack(
         api_log = resources.enter_context(tempfile.TemporaryFile())
         api = spawn(["api", "--port", str(port), "--workers", str(api_workers)], env, api_log)
         resources.callback(stop, api)
+        stack.api_pid = api.pid
         resources.callback(stack.stop_workers)
         wait_until_answering(f"{stack.base_url}/healthz", api, api_log, "the API")
         stack.start_workers(fold_workers)

@@ -19,7 +19,7 @@ from tests.conftest import POSTGRES_ADMIN_URL
 from tests.processes import stop
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ["posting", "sustained", "lag", "reads", "rebuild"]
+SCENARIOS = ["posting", "sustained", "lag", "reads", "rebuild", "hot"]
 RUN_SECONDS = 900  # a quick run takes about a minute on an idle machine
 
 
@@ -117,4 +117,17 @@ def test_a_quick_bench_run_measures_every_scenario_and_loses_nothing(
     rebuild = results["rebuild"]
     assert rebuild["events"] == rebuild["events_in_log"] > 0
     assert rebuild["dead_lettered"] == 0
-    assert "## Posting" in (tmp_path / "latest.md").read_text()
+
+    hot = results["hot"]
+    assert hot["seed"]["accepted"] == hot["seed"]["shown"] > 0
+    assert hot["conditional"]["304"]["count"] > 0
+    assert hot["full"]["full"]["count"] > 0
+    assert all(not hot[phase]["other"] for phase in ("conditional", "full", "mix"))
+    live = hot["live"]
+    assert live["established"] == live["asked"] == live["open_at_end"]
+    assert live["posted"] > 0
+    assert live["deliveries"] == live["expected"] == live["asked"] * live["posted"]
+    assert live["misses"] == 0
+    report = (tmp_path / "latest.md").read_text()
+    assert "## Posting" in report
+    assert "## The hot story" in report
