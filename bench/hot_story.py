@@ -296,7 +296,9 @@ def _reads_rows(found: Json, isso: Json | None, scale: HotScale) -> list[str]:
         "",
         f"First page: {found['thread']['page_bytes'] / 1024:.1f} KiB. Seeding: "
         f"{found['seed']['accepted']:,} accepted at {_num(found['seed']['posts_per_s'])} "
-        f"posts/s, the thread shows {found['seed']['shown']}. Errors and other answers: "
+        f"posts/s, the thread shows {found['seed']['shown']}"
+        f"{'' if found['seed']['shown'] == found['seed']['accepted'] else ' (**NOT all of them**)'}"
+        f". Errors and other answers: "
         f"{errors or 'none'}.",
         "",
     ]

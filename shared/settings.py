@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Waiting reads wake on the worker's fold announcements (Redis pub/sub); this slow poll,
     # one statement per API process for all waited threads, covers lost announcements.
     read_wait_poll_seconds: float = Field(default=0.5, gt=0, le=10)
+    # A conditional read may answer 304 from the version this process last heard the fold
+    # announce (or read), if that was this recent; 0: always read it (decision 27).
+    read_version_trust_seconds: float = Field(default=1.0, ge=0, le=5)
     # Live updates (GET /v1/threads/{id}/live, Server-Sent Events). A comment line this
     # often keeps proxies from closing a quiet stream; a reader further behind than
     # `live_max_replay` changes is told to reload (a reset) instead of replayed; a reader

@@ -39,6 +39,7 @@ from services.api.routes import (
     unsubscribe,
 )
 from services.api.scrape_cache import SingleFlight
+from services.api.thread_versions import ThreadVersions
 from shared.command_bus import CommandBus
 from shared.db import create_db_engine
 from shared.jwt_secret import require_secret
@@ -78,14 +79,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue_size=settings.live_queue_size,
             max_replay=settings.live_max_replay,
         )
+        versions = ThreadVersions(settings.read_version_trust_seconds)
         waits = FoldWaits(
             settings.redis_url,
             partial(read_queries.checkpoints, engine),
             poll_seconds=settings.read_wait_poll_seconds,
             listener=hub,
+            versions=versions,
         )
         await waits.start()
-        app.state.services = Services(settings, engine, redis, store, bus, waits, hub)
+        app.state.services = Services(settings, engine, redis, store, bus, waits, hub, versions)
         app.state.rate_limiter = RateLimiter(redis, settings)
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so full collections (latency spikes) walk only request garbage.

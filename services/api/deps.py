@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from services.api.fold_waits import FoldWaits
 from services.api.live_hub import LiveHub
+from services.api.thread_versions import ThreadVersions
 from shared.command_bus import CommandBus
 from shared.commands import Actor, RequestContext
 from shared.errors import InvalidInput, Unauthorized
@@ -36,6 +37,7 @@ class Services:
     bus: CommandBus
     waits: FoldWaits
     hub: LiveHub
+    versions: ThreadVersions
 
 
 async def get_services(request: Request) -> Services:

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from services.api.thread_versions import ThreadVersions
 from shared.fold_progress import FoldProgress, UnreadChanged, channel, decode
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,11 @@ class FoldWaits:
         *,
         poll_seconds: float,
         listener: FoldListener | None = None,
+        versions: ThreadVersions | None = None,
     ) -> None:
         self.redis_url = redis_url
+        self.versions = versions
+        """Told every version heard of, for conditional reads (services/api/thread_versions.py)."""
         self.checkpoints = checkpoints
         self.poll_seconds = poll_seconds
         self.listener = listener
@@ -121,6 +125,8 @@ class FoldWaits:
 
     def advance(self, thread_id: str, version: int) -> None:
         """The thread's projection has reached `version`: wake whoever waited for it."""
+        if self.versions is not None:
+            self.versions.saw(thread_id, version)
         for waiter in self._waiters.get(thread_id, ()):
             waiter.heard = max(waiter.heard, version)
             if waiter.version <= version:

@@ -13,9 +13,12 @@ A route opts in by declaring `cache: CachedRead` and, once it has read, calling
   Origin`.
 
 A request whose `If-None-Match` holds one of our ETags for this request and viewer is
-checked before the route runs: the thread's version is read (one primary key lookup on its
+checked before the route runs: the thread's version is taken from what the process last
+heard of the fold (services/api/thread_versions.py, trusted for
+`CHORUS_READ_VERSION_TRUST_SECONDS`) or else read (one primary key lookup on its
 checkpoint, no comment table) and, if it is the one in the ETag, the answer is 304 at
-once. The thread id in the ETag is what makes this possible for comment URLs, which do
+once. Only a 304 is ever answered from memory: a version that does not match is read.
+The thread id in the ETag is what makes this possible for comment URLs, which do
 not name their thread; the HMAC vouches that this request was answered from that thread.
 
 `min_version` is left out of the request the ETag covers: the ETag names the version an
@@ -160,7 +163,10 @@ async def cached_read(
     wanted = _min_version(request)  # None: not a number, which the route will refuse
     if vouched and wanted is not None:
         thread_id, versions = next(iter(vouched.items()))  # one URL is one thread's
-        current = await run_in_threadpool(rq.thread_version, services.engine, thread_id)
+        current = services.versions.fresh(thread_id)
+        if current is None or current not in versions or current < wanted:
+            current = await run_in_threadpool(rq.thread_version, services.engine, thread_id)
+            services.versions.saw(thread_id, current)
         if current in versions and current >= wanted:
             raise NotModified(cache.headers(cache.etag(thread_id, current)))
     return cache

@@ -21,7 +21,9 @@ The database's (re-raised): every other DBAPI error, whatever its class -- opera
 SQLite file), interface, internal, programming (a missing table is a deployment fault,
 not the event's) and not-supported errors -- and any error whose connection was
 invalidated; SQLAlchemy's own connection, pool and transaction state errors; RQ's job
-timeout, `MemoryError` and `OSError`.
+timeout, `MemoryError` and `OSError`; and `ImportError`: code the worker cannot load (a
+dependency missing from a deployment, such as markdown-it's linkify) fails every event
+alike, and once it is installed they all fold.
 """
 
 import sqlite3
@@ -39,7 +41,7 @@ _DRIVER_DATA_ERRORS = (
     sqlite3.DataError,
 )
 _DRIVER_ERRORS = (psycopg.Error, sqlite3.Error)
-_ENVIRONMENT_ERRORS = (JobTimeoutException, MemoryError, OSError)
+_ENVIRONMENT_ERRORS = (JobTimeoutException, MemoryError, OSError, ImportError)
 
 
 def is_event_error(exc: BaseException) -> bool:

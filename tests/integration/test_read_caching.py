@@ -6,15 +6,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from redis import Redis
 from sqlalchemy.engine import Engine
 
 from services.api.app import create_app
 from services.worker.folding import fold_thread
+from shared.fold_progress import FoldProgress, announce
 from shared.projection_tables import LIVE
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.integration.conftest import Auth
 from tests.statements import count_statements
+from tests.waiting import wait_for
 
 Json = dict[str, Any]
 
@@ -55,6 +58,13 @@ class Reads:
         response: Response = self.client.get(url, headers=headers)
         assert response.status_code in (200, 304), response.text
         return response
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests fold in-process, without the worker's announcements: every conditional
+    read reads the version (the trusted versions are tested at the end)."""
+    return settings.model_copy(update={"read_version_trust_seconds": 0})
 
 
 @pytest.fixture
@@ -236,3 +246,28 @@ def test_errors_are_never_cached(reads: Reads) -> None:
         assert response.status_code in (404, 422)
         assert response.headers["Cache-Control"] == "no-store"
         assert "ETag" not in response.headers
+
+
+def test_an_announced_version_answers_304s_from_memory_and_a_fold_ends_them_at_once(
+    settings: Settings, auth: Auth, engine: Engine, store: EventStore, redis: Redis
+) -> None:
+    trusting = settings.model_copy(update={"read_version_trust_seconds": 5})
+    with TestClient(create_app(trusting)) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        wait_for(services.waits.subscribed.is_set, "the API to hear fold progress")
+        reads = Reads(client, auth, engine, store)
+        url = "/v1/threads/t1/comments"
+        etag = reads.get(url).headers["ETag"]
+        with count_statements(api_engine(client)) as first:
+            assert reads.get(url, etag=etag).status_code == 304  # read once ...
+        with count_statements(api_engine(client)) as then:
+            assert reads.get(url, etag=etag).status_code == 304  # ... then from memory
+        assert len(first.seen) == 1
+        assert then.seen == []
+
+        reads.post()
+        version = reads.fold()
+        announce(redis, FoldProgress("t1", version))  # what the worker does after its commit
+        wait_for(lambda: services.versions.fresh("t1") == version, "the API to hear the fold")
+
+        assert reads.get(url, etag=etag).status_code == 200  # within the trust window
