@@ -39,9 +39,7 @@ from fastapi import Depends, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api import read_queries as rq
-from services.api.deps import ServicesDep
-from shared.errors import Unauthorized
-from shared.tokens import verify_token
+from services.api.deps import ServicesDep, Viewer
 
 READ_GENERATION = 1
 """Bump it when what a read answers changes while no thread's version moves: a field added
@@ -137,6 +135,7 @@ async def cached_read(
     request: Request,
     response: Response,
     services: ServicesDep,
+    viewer: Viewer,
     if_none_match: Annotated[
         str | None,
         Header(
@@ -152,7 +151,9 @@ async def cached_read(
     cache = ReadCache(
         signer=_signer(settings.jwt_secret),
         request=_request_key(request),
-        viewer=_viewer(authorization, settings.jwt_secret, settings.jwt_leeway_seconds),
+        # The token the route checks (once per request: FastAPI shares the dependency); its
+        # subject only ever enters the ETag's HMAC.
+        viewer="" if viewer is None else "user:" + viewer,
         cache_control=f"{visibility}, max-age={settings.read_max_age}, "
         f"stale-while-revalidate={STALE_WHILE_REVALIDATE}",
         response=response,
@@ -178,23 +179,6 @@ CachedRead = Annotated[ReadCache, Depends(cached_read)]
 def _request_key(request: Request) -> str:
     query = sorted((k, v) for k, v in request.query_params.multi_items() if k != "min_version")
     return f"{request.url.path}?{urlencode(query)}"
-
-
-def _viewer(authorization: str | None, secret: str, leeway_seconds: int) -> str:
-    """Whose view this is: a valid token's subject, else nobody ("").
-
-    Reads ask for no token, and one that is invalid or expired is ignored as before: the
-    answer is everyone's. The subject only ever enters the ETag's HMAC.
-    """
-    if authorization is None:
-        return ""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return ""
-    try:
-        return "user:" + verify_token(token.strip(), secret, leeway_seconds=leeway_seconds).id
-    except Unauthorized:
-        return ""
 
 
 def _min_version(request: Request) -> int | None:

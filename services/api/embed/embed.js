@@ -156,6 +156,11 @@
       }
     }
 
+    // One comment without its replies; with a version, once the fold has reached it.
+    fetchComment(id, minVersion) {
+      return this.call("GET", `/v1/comments/${encodeURIComponent(id)}`, { query: { replies: 0, min_version: minVersion } });
+    }
+
     async refreshToken() {
       const source = window.chorusToken;
       let token = null;
@@ -364,7 +369,7 @@
         const res = await this.call("POST", `/v1/threads/${encodeURIComponent(this.threadId)}/comments`,
           { body: parent ? { body, parent_id: parent.comment.id } : { body }, key: newKey() });
         this.posted.add(res.id);
-        const c = await this.call("GET", `/v1/comments/${encodeURIComponent(res.id)}`, { query: { replies: 0, min_version: res.version } });
+        const c = await this.fetchComment(res.id, res.version);
         this.version = Math.max(this.version, res.version);
         const li = this.renderComment(c);
         if (parent) {
@@ -409,7 +414,7 @@
         onSubmit: async (body) => {
           try {
             const res = await this.call("PATCH", `/v1/comments/${encodeURIComponent(c.id)}`, { body: { body }, key: newKey() });
-            const fresh = await this.call("GET", `/v1/comments/${encodeURIComponent(c.id)}`, { query: { replies: 0, min_version: res.version } });
+            const fresh = await this.fetchComment(c.id, res.version);
             close();
             this.patchComment(fresh);
             const edit = [...(this.nodes.get(c.id)?.article.querySelectorAll(".actions button") || [])].find((b) => b.textContent === "Edit");
@@ -559,7 +564,7 @@
         this.pending.push(change.comment_id);
         this.updateBanner();
       } else if (entry && (change.type === "edit" || change.type === "like" || change.type === "delete")) {
-        this.call("GET", `/v1/comments/${encodeURIComponent(change.comment_id)}`, { query: { replies: 0, min_version: change.version } })
+        this.fetchComment(change.comment_id, change.version)
           .then((fresh) => {
             const current = this.nodes.get(fresh.id);
             if (!current) return;
@@ -587,7 +592,7 @@
       for (const id of ids) {
         if (this.nodes.has(id)) continue;
         try {
-          const c = await this.call("GET", `/v1/comments/${encodeURIComponent(id)}`, { query: { replies: 0 } });
+          const c = await this.fetchComment(id);
           if (c.deleted) continue;
           const li = this.renderComment(c);
           const parent = c.parent_id ? this.nodes.get(c.parent_id) : null;
