@@ -5,6 +5,7 @@ Stored events are never rewritten; an older schema is upcast when read
 (see `shared.upcasting`).
 """
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -44,12 +45,32 @@ class Author(BaseModel):
     name: str
 
 
+ModerationMode = Literal["post", "pre", "first_comments"]
+FlagReason = Literal["spam", "abuse", "off_topic", "other"]
+# Why a comment waits for a moderator (`held_for`), in the order they are checked.
+HoldReason = Literal[
+    "pre_moderation",  # the thread's or the site's mode is `pre`
+    "first_comment",  # mode `first_comments` and none of the author's has been approved
+    "user_premod",  # a moderator put the author on pre-moderation
+    "suspect_word",
+    "too_many_links",
+    "flags",  # reader flags reached the threshold (the comment was published)
+]
+
+
 class CommentPosted(DomainEvent):
+    """A new comment. `status` is decided on the write side when it is posted: `pending`
+    with `held_for` naming why, or `published`. `badges` are the author's as their token
+    said when they posted (`staff` for a moderator, admin or staff role)."""
+
     type_name = "CommentPosted"
     comment_id: str
     parent_id: str | None
     author: Author
     body: str
+    status: Literal["published", "pending"] = "published"
+    held_for: list[HoldReason] = []
+    badges: list[Literal["staff"]] = []
 
 
 class CommentEdited(DomainEvent):
@@ -75,6 +96,74 @@ class CommentUnliked(DomainEvent):
     type_name = "CommentUnliked"
     comment_id: str
     user_id: str
+
+
+class CommentFlagged(DomainEvent):
+    """A reader reported a comment (one flag per reader per comment). Who flagged is in
+    the log for moderators and erasure; no reader-facing answer ever shows it."""
+
+    type_name = "CommentFlagged"
+    comment_id: str
+    user_id: str
+    reason: FlagReason
+    note: str = ""
+
+
+class CommentHeld(DomainEvent):
+    """A published comment leaves the page until a moderator decides: appended with the
+    flag that brought its open flags to the site's threshold."""
+
+    type_name = "CommentHeld"
+    comment_id: str
+    held_for: list[HoldReason]
+
+
+class CommentApproved(DomainEvent):
+    """A moderator published a pending or rejected comment; its open flags are cleared."""
+
+    type_name = "CommentApproved"
+    comment_id: str
+    by: str
+
+
+class CommentRejected(DomainEvent):
+    """A moderator refused a pending or published comment: it is shown to its author only."""
+
+    type_name = "CommentRejected"
+    comment_id: str
+    by: str
+    reason: str = ""
+
+
+class CommentFeatured(DomainEvent):
+    type_name = "CommentFeatured"
+    comment_id: str
+    by: str
+
+
+class CommentUnfeatured(DomainEvent):
+    type_name = "CommentUnfeatured"
+    comment_id: str
+    by: str
+
+
+class ThreadModerationChanged(DomainEvent):
+    """The thread's own moderation mode; None follows the site's."""
+
+    type_name = "ThreadModerationChanged"
+    mode: ModerationMode | None
+
+
+class ModerationSettingsChanged(DomainEvent):
+    """The site's moderation settings, whole, in the site stream
+    (`shared.streams.SITE_MODERATION_STREAM`); they apply from the next comment on."""
+
+    type_name = "ModerationSettingsChanged"
+    mode: ModerationMode
+    banned_words: list[str]
+    suspect_words: list[str]
+    max_links: int | None
+    flag_threshold: int | None
 
 
 class ThreadSubscriptionChanged(DomainEvent):
@@ -109,6 +198,7 @@ class UserBanned(DomainEvent):
     user_id: str
     reason: str
     by: str
+    until: datetime | None = None  # a suspension ends by itself at `until`
 
 
 class UserUnbanned(DomainEvent):
@@ -116,6 +206,15 @@ class UserUnbanned(DomainEvent):
 
     type_name = "UserUnbanned"
     user_id: str
+    by: str
+
+
+class UserPremodChanged(DomainEvent):
+    """Recorded in the user's stream: their comments are held (`on`) or no longer held."""
+
+    type_name = "UserPremodChanged"
+    user_id: str
+    on: bool
     by: str
 
 
@@ -131,10 +230,19 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         CommentDeleted,
         CommentLiked,
         CommentUnliked,
+        CommentFlagged,
+        CommentHeld,
+        CommentApproved,
+        CommentRejected,
+        CommentFeatured,
+        CommentUnfeatured,
+        ThreadModerationChanged,
+        ModerationSettingsChanged,
         ThreadSubscriptionChanged,
         PreferencesChanged,
         NotificationsRead,
         UserBanned,
         UserUnbanned,
+        UserPremodChanged,
     )
 }

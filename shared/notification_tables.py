@@ -57,6 +57,12 @@ notification_comments = sa.Table(
     sa.Column("thread_id", sa.String(200), nullable=False),
     sa.Column("root_id", sa.String(40), nullable=False),
     sa.Column("author_id", sa.String(200), nullable=False),
+    # Moderation (migration 0008): a held comment notifies when it is published, so the
+    # fold keeps what it will need then; `notified` once its notifications were made.
+    sa.Column("parent_id", sa.String(40), nullable=True),
+    sa.Column("author_name", sa.String(200), nullable=True),
+    sa.Column("held_excerpt", sa.String(300), nullable=True),
+    sa.Column("notified", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_notification_comments_thread", "thread_id"),
 )
 notification_checkpoints = sa.Table(

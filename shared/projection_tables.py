@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from shared.log_tables import POSITION_TYPE
+from shared.log_tables import JSON_TYPE, POSITION_TYPE
 
 TIMESTAMP = sa.DateTime(timezone=True)
 
@@ -64,7 +64,17 @@ def thread_tables(metadata: sa.MetaData, prefix: str = "") -> ThreadTables:
         sa.Column("like_count", sa.Integer, nullable=False, default=0),
         sa.Column("reply_count", sa.Integer, nullable=False, default=0),
         sa.Column("descendant_count", sa.Integer, nullable=False, default=0),
+        # Moderation (migration 0008): counts above count published comments only.
+        sa.Column("status", sa.String(10), nullable=False, server_default="published"),
+        sa.Column("held_for", sa.String(200), nullable=True),  # reasons joined by ","
+        sa.Column("featured", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("badges", sa.String(100), nullable=True),  # joined by ","
+        # Open flags (since the last approval), in all and by reason.
+        sa.Column("flag_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("flags", JSON_TYPE, nullable=True),
         sa.Index(f"ix_{prefix}comment_view_thread_depth_seq", "thread_id", "depth", "seq"),
+        sa.Index(f"ix_{prefix}comment_view_status_position", "status", "position"),
+        sa.Index(f"ix_{prefix}comment_view_flagged_position", "flag_count", "position"),
         sa.Index(
             f"ix_{prefix}comment_view_thread_depth_likes",
             "thread_id",

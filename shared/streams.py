@@ -2,6 +2,8 @@
 thread ids cannot enter ('~' is outside the thread id alphabet)."""
 
 USER_STREAM_PREFIX = "~user:"
+# The site's moderation settings (word lists, mode, link limit, flag threshold).
+SITE_MODERATION_STREAM = "~site:moderation"
 
 
 def user_stream(user_id: str) -> str:

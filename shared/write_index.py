@@ -21,6 +21,8 @@ class ThreadState(SQLModel, table=True):
     title: str | None = None
     url: str | None = None
     locked: bool = False
+    # The thread's own moderation mode (post | pre | first_comments); None: the site's.
+    moderation: str | None = Field(default=None, max_length=20)
 
 
 class CommentState(SQLModel, table=True):
@@ -34,6 +36,18 @@ class CommentState(SQLModel, table=True):
     like_count: int = 0
     # 0 for a top-level comment, one more than its parent for a reply (migration 0005).
     depth: int = 0
+    # published | pending | rejected (migration 0008).
+    status: str = Field(
+        default="published",
+        sa_column=sa.Column(sa.String(10), nullable=False, server_default="published"),
+    )
+    # Flags since the last approval: reaching the site's threshold holds the comment.
+    flag_count: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    featured: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
 
 
 class CommentLike(SQLModel, table=True):

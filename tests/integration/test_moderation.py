@@ -124,7 +124,15 @@ def test_bans_are_events_in_the_banned_users_own_stream(site: Site, store: Event
     events = store.read_stream(user_stream("troll"), 0)
 
     assert [(e.type, e.data) for e in events] == [
-        ("UserBanned", {"user_id": "troll", "reason": "posting links to a scam", "by": "mod"}),
+        (
+            "UserBanned",
+            {
+                "user_id": "troll",
+                "reason": "posting links to a scam",
+                "by": "mod",
+                "until": None,
+            },
+        ),
         ("UserUnbanned", {"user_id": "troll", "by": "admin"}),
     ]
     assert [e.metadata["actor"]["id"] for e in events] == ["mod", "admin"]
