@@ -1,8 +1,7 @@
 """Stream naming. A thread's stream is its id; a user's stream lives in a namespace that
 thread ids cannot enter ('~' is outside the thread id alphabet)."""
 
-# What only a stream that is not a thread's starts with (users' and the site's).
-NOT_A_THREAD_PREFIX = "~"
+NOT_A_THREAD_PREFIX = "~"  # outside the thread id alphabet: users', the site's streams
 USER_STREAM_PREFIX = "~user:"
 # The site's moderation settings (word lists, mode, link limit, flag threshold).
 SITE_MODERATION_STREAM = "~site:moderation"

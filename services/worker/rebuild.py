@@ -98,7 +98,7 @@ def _create_fresh(engine: Engine, tables: ThreadTables) -> None:
 def _stream_heads(engine: Engine, conn: Connection | None = None) -> dict[str, int]:
     query = (
         sa.select(STREAMS.c.stream_id, STREAMS.c.version)
-        # Users' streams and the site's (`~...`, shared.streams) have no thread to fold.
+        # Users' and the site's streams (`~...`) have no thread.
         .where(~STREAMS.c.stream_id.startswith(NOT_A_THREAD_PREFIX))
         .order_by(STREAMS.c.stream_id)
     )
