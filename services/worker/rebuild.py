@@ -32,7 +32,7 @@ from shared.notification_tables import (
 )
 from shared.projection_tables import LIVE, ThreadTables, thread_tables
 from shared.store import EventStore
-from shared.streams import USER_STREAM_PREFIX
+from shared.streams import NOT_A_THREAD_PREFIX
 
 STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 SHADOW_PREFIX = "rebuild_"
@@ -98,7 +98,8 @@ def _create_fresh(engine: Engine, tables: ThreadTables) -> None:
 def _stream_heads(engine: Engine, conn: Connection | None = None) -> dict[str, int]:
     query = (
         sa.select(STREAMS.c.stream_id, STREAMS.c.version)
-        .where(~STREAMS.c.stream_id.startswith(USER_STREAM_PREFIX))  # users have no thread
+        # Users' and the site's streams (`~...`) have no thread.
+        .where(~STREAMS.c.stream_id.startswith(NOT_A_THREAD_PREFIX))
         .order_by(STREAMS.c.stream_id)
     )
     if conn is not None:

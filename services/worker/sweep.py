@@ -7,7 +7,7 @@ from shared.db import read_connection
 from shared.log_tables import StreamRecord
 from shared.notification_tables import notification_checkpoints
 from shared.projection_tables import LIVE
-from shared.streams import USER_STREAM_PREFIX
+from shared.streams import NOT_A_THREAD_PREFIX
 
 STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 
@@ -26,7 +26,8 @@ def threads_behind(engine: Engine, limit: int = 1000) -> list[str]:
                         checkpoints.c.version < STREAMS.c.version,
                     )
                 )
-                .where(~STREAMS.c.stream_id.startswith(USER_STREAM_PREFIX))
+                # Users' and the site's streams (`~...`) have no thread to fold.
+                .where(~STREAMS.c.stream_id.startswith(NOT_A_THREAD_PREFIX))
                 .limit(limit)
             )
             found.extend(conn.execute(query).scalars())

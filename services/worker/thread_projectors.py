@@ -1,10 +1,14 @@
 """Projectors for the thread projection: plain functions in a registry keyed by event type.
 
 Each takes the stored event (its domain event via `to_domain()`) and the session
-holding the thread's rows. Counts are of visible (not deleted) comments.
+holding the thread's rows. Counts (the thread's, a parent's replies, the ancestors'
+descendants, participants) are of shown comments: published and not deleted. Every change
+of status or deletion goes through `_set_shown`, which moves them by the difference, so a
+comment held, rejected, approved or deleted in any order leaves the counts exact.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from services.worker.tree_session import Row, TreeSession
 from shared import events as ev
@@ -47,7 +51,7 @@ def thread_unlocked(_event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession
 
 def comment_posted(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -> None:
     assert isinstance(event, ev.CommentPosted)
-    thread = s.require_thread()
+    s.require_thread()
     parent = s.comment(event.parent_id) if event.parent_id else None
     row: Row = {
         "comment_id": event.comment_id,
@@ -68,18 +72,16 @@ def comment_posted(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
         "like_count": 0,
         "reply_count": 0,
         "descendant_count": 0,
+        # Held comments arrive `pending` and count nowhere until approved.
+        "status": "pending",
+        "held_for": _joined(event.held_for),
+        "featured": False,
+        "badges": _joined(event.badges),
+        "flag_count": 0,
+        "flags": None,
     }
     s.add_comment(row)
-    if parent is not None:
-        parent["reply_count"] += 1
-        s.changed(parent)
-    _adjust_descendants(s, row, +1)
-    thread["comment_count"] += 1
-    if parent is None:
-        thread["top_level_count"] += 1
-    thread["last_comment_at"] = stored.recorded_at
-    if s.adjust_participant(event.author.id, +1) == 1:
-        thread["participant_count"] += 1
+    _set_status(s, row, event.status)
 
 
 def comment_edited(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -> None:
@@ -98,21 +100,94 @@ def comment_deleted(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession)
     row = s.comment(event.comment_id)
     if row["deleted"]:
         return
-    thread = s.require_thread()
+    was_shown = _shown(row)
     row["deleted"] = True
     row["body_html"] = None
     row["body"] = None
+    _recount(s, row, was_shown)
+
+
+def comment_flagged(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
+    assert isinstance(event, ev.CommentFlagged)
+    row = s.comment(event.comment_id)
+    flags = dict(row["flags"] or {})  # a new dict: the row's may be shared with its loader
+    flags[event.reason] = flags.get(event.reason, 0) + 1
+    row["flags"] = flags
+    row["flag_count"] += 1
     s.changed(row)
+
+
+def comment_held(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
+    assert isinstance(event, ev.CommentHeld)
+    row = s.comment(event.comment_id)
+    row["held_for"] = _joined(event.held_for)
+    _set_status(s, row, "pending")
+
+
+def comment_approved(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
+    assert isinstance(event, ev.CommentApproved)
+    row = s.comment(event.comment_id)
+    row["held_for"], row["flag_count"], row["flags"] = None, 0, None
+    _set_status(s, row, "published")
+
+
+def comment_rejected(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
+    assert isinstance(event, ev.CommentRejected)
+    row = s.comment(event.comment_id)
+    row["held_for"] = None
+    _set_status(s, row, "rejected")
+
+
+def comment_featured(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
+    assert isinstance(event, ev.CommentFeatured | ev.CommentUnfeatured)
+    row = s.comment(event.comment_id)
+    row["featured"] = isinstance(event, ev.CommentFeatured)
+    s.changed(row)
+
+
+def _shown(row: Row) -> bool:
+    """Whether the comment counts: published and not deleted."""
+    return row["status"] == "published" and not row["deleted"]
+
+
+def _set_status(s: TreeSession, row: Row, status: str) -> None:
+    was_shown = _shown(row)
+    row["status"] = status
+    _recount(s, row, was_shown)
+
+
+def _recount(s: TreeSession, row: Row, was_shown: bool) -> None:
+    """Move every count the comment is in by the change of `_shown`, and mark it changed."""
+    s.changed(row)
+    delta = int(_shown(row)) - int(was_shown)
+    if delta == 0:
+        return
+    thread = s.require_thread()
     if row["parent_id"]:
         parent = s.comment(row["parent_id"])
-        parent["reply_count"] -= 1
+        parent["reply_count"] += delta
         s.changed(parent)
     else:
-        thread["top_level_count"] -= 1
-    _adjust_descendants(s, row, -1)
-    thread["comment_count"] -= 1
-    if s.adjust_participant(row["author_id"], -1) == 0:
-        thread["participant_count"] -= 1
+        thread["top_level_count"] += delta
+    _adjust_descendants(s, row, delta)
+    thread["comment_count"] += delta
+    if delta > 0:
+        last = thread["last_comment_at"]
+        if last is None or _utc(last) < _utc(row["created_at"]):
+            thread["last_comment_at"] = row["created_at"]
+    visible = s.adjust_participant(row["author_id"], delta)
+    if (delta > 0 and visible == 1) or (delta < 0 and visible == 0):
+        thread["participant_count"] += delta
+
+
+def _joined(values: Sequence[str]) -> str | None:
+    """A list column as the projection stores it: joined by ",", None when empty."""
+    return ",".join(values) or None
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands timestamps back naive (they are stored in UTC).
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def comment_liked(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
@@ -157,6 +232,13 @@ PROJECTORS: dict[str, Projector] = {
     "CommentDeleted": comment_deleted,
     "CommentLiked": comment_liked,
     "CommentUnliked": comment_unliked,
+    "CommentFlagged": comment_flagged,
+    "CommentHeld": comment_held,
+    "CommentApproved": comment_approved,
+    "CommentRejected": comment_rejected,
+    "CommentFeatured": comment_featured,
+    "CommentUnfeatured": comment_featured,
+    "ThreadModerationChanged": not_shown,
     "ThreadSubscriptionChanged": not_shown,
 }
 

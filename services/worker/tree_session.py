@@ -24,6 +24,11 @@ _COMMENT_MUTABLE = (
     "like_count",
     "reply_count",
     "descendant_count",
+    "status",
+    "held_for",
+    "featured",
+    "flag_count",
+    "flags",
 )
 _THREAD_MUTABLE = (
     "title",
