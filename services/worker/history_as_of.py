@@ -4,11 +4,16 @@
 position. A batch of comments needs, for each comment, its users' rows as of the comment's
 position. One query loads what a whole batch can need: for each user, the newest row
 before the batch's first comment and every row up to its last; lookups then run in memory.
+
+A ban may be a suspension (`until`): it ends by itself, with no event to mark the end, so
+"banned at this position" also needs the moment the comment was recorded, which is just as
+fixed in the log as its position (a refold gives the same answer).
 """
 
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -16,9 +21,11 @@ from sqlalchemy.engine import Connection
 
 from shared.moderation_tables import ban_history
 from shared.notification_tables import preference_history
+from shared.timeutil import as_utc
 
 CHUNK = 1000
 Preferences = tuple[str, str]  # (notify_on, email_frequency)
+Ban = tuple[bool, datetime | None]  # (banned, until: None for good)
 T = TypeVar("T")
 
 
@@ -41,7 +48,7 @@ class _Timeline(Generic[T]):
 
 @dataclass
 class HistoryAsOf:
-    bans: dict[str, _Timeline[bool]] = field(default_factory=dict)
+    bans: dict[str, _Timeline[Ban]] = field(default_factory=dict)
     preferences: dict[str, _Timeline[Preferences]] = field(default_factory=dict)
 
     @classmethod
@@ -53,17 +60,26 @@ class HistoryAsOf:
             rows = conn.execute(_HISTORY, {"users": chunk, "first": first, "last": last})
             for row in rows:
                 if row.kind == "ban":
-                    history.bans.setdefault(row.user_id, _Timeline()).add(row.position, row.banned)
+                    history.bans.setdefault(row.user_id, _Timeline()).add(
+                        row.position, (row.banned, as_utc(row.until))
+                    )
                 else:
                     history.preferences.setdefault(row.user_id, _Timeline()).add(
                         row.position, (row.notify_on, row.email_frequency)
                     )
         return history
 
-    def banned(self, user: str, position: int) -> bool:
-        """Was `user` banned just before `position` in the log?"""
+    def banned(self, user: str, position: int, at: datetime) -> bool:
+        """Was `user` banned just before `position` in the log, recorded at `at`?
+
+        A suspension over by `at` is no ban (banned means `until` is None or after `at`).
+        """
         timeline = self.bans.get(user)
-        return bool(timeline and timeline.as_of(position))
+        ban = timeline.as_of(position) if timeline else None
+        if ban is None or not ban[0]:
+            return False
+        until = ban[1]
+        return until is None or as_utc(at) < until
 
     def preferences_of(self, user: str, position: int) -> Preferences | None:
         """`user`'s preferences just before `position`; None if they never set any."""
@@ -76,6 +92,7 @@ def _rows(
     history: sa.Table,
     *,
     banned: sa.ColumnElement[Any] | None = None,
+    until: sa.ColumnElement[Any] | None = None,
     notify_on: sa.ColumnElement[Any] | None = None,
     email_frequency: sa.ColumnElement[Any] | None = None,
 ) -> sa.Select[Any]:
@@ -92,6 +109,7 @@ def _rows(
         history.c.user_id,
         history.c.position,
         _or_null(banned, sa.Boolean()).label("banned"),
+        _or_null(until, sa.DateTime(timezone=True)).label("until"),
         _or_null(notify_on, sa.String()).label("notify_on"),
         _or_null(email_frequency, sa.String()).label("email_frequency"),
     ).where(
@@ -108,7 +126,7 @@ def _or_null(column: sa.ColumnElement[Any] | None, type_: Any) -> sa.ColumnEleme
 # Built once (building and keying it costs more CPU than running it); ordered by position,
 # so each timeline is built oldest first.
 _HISTORY = sa.union_all(
-    _rows("ban", ban_history, banned=ban_history.c.banned),
+    _rows("ban", ban_history, banned=ban_history.c.banned, until=ban_history.c.until),
     _rows(
         "preferences",
         preference_history,

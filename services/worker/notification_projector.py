@@ -1,6 +1,9 @@
-"""The notification projection: who hears about each new comment.
+"""The notification projection: who hears about each newly published comment.
 
-When comment C by A is folded (docs/api.md, Notifications):
+Notifications follow publication (decision 30): a comment notifies when it is published,
+at its CommentPosted if it was published at once, else at its CommentApproved, as if it
+had been posted at that moment. When comment C by A is published (docs/api.md,
+Notifications):
 - the author of C's parent gets a `reply` notification (unless that is A);
 - every other earlier commenter in C's conversation (the top-level comment C descends
   from and everything under it posted before C) gets a `conversation` notification;
@@ -8,7 +11,16 @@ When comment C by A is folded (docs/api.md, Notifications):
 - each person at most one per comment, never A; muted threads and the preferences that
   held when C was posted (`preference_history`, looked up by C's log position) apply;
 - nobody banned when C was posted hears of it, and a comment whose author was banned
-  then notifies nobody (`ban_history`, looked up the same way).
+  then notifies nobody (`ban_history`, looked up the same way; a suspension over by
+  then is no ban).
+
+A held comment (`pending`) notifies nobody and does not join its conversation yet:
+`notification_comments` keeps what its publication will need (parent, author's name,
+the excerpt, kept current by edits) with `notified` false. A comment notifies at most
+once: one held by flags after it was published and then approved notifies nobody again.
+A rejected comment never notifies; rejecting one that already did takes its
+notifications out of the inboxes and skips its emails not sent yet
+(`notification_retraction`).
 
 Everything read here is derived from the log in order, so a refold or a rebuild yields the
 same rows. Email intents go to `email_outbox`, unique per (recipient, comment): a refold
@@ -33,6 +45,7 @@ from sqlalchemy.engine import Connection
 
 from services.worker.folding import Applied, Projection
 from services.worker.history_as_of import HistoryAsOf
+from services.worker.notification_retraction import retract
 from shared import events as ev
 from shared.notification_tables import (
     DEFAULT_EMAIL_FREQUENCY,
@@ -56,7 +69,15 @@ KINDS_FOR = {
     "none": set(),
 }
 DEFAULTS = (DEFAULT_NOTIFY_ON, DEFAULT_EMAIL_FREQUENCY)
-_READ = {"CommentPosted", "ThreadSubscriptionChanged"}  # the events this projection uses
+# The events this projection uses.
+_READ = {
+    "CommentPosted",
+    "CommentEdited",
+    "CommentApproved",
+    "CommentRejected",
+    "ThreadSubscriptionChanged",
+}
+_TARGETED = (ev.CommentEdited, ev.CommentApproved, ev.CommentRejected)
 T = TypeVar("T")
 
 
@@ -68,13 +89,47 @@ def notification_projection(*, queue_email: bool = True) -> Projection:
 
 
 @dataclass
-class _Posted:
-    """A comment of the batch, and who may hear of it before bans and preferences."""
+class _Comment:
+    """A `notification_comments` row: where the comment sits, and, while it waits for a
+    moderator, what its publication will need."""
 
-    stored: StoredEvent
-    event: ev.CommentPosted
+    comment_id: str
     root_id: str
+    author_id: str
+    parent_id: str | None = None  # these three only for a comment posted pending
+    author_name: str | None = None
+    held_excerpt: str | None = None
+    notified: bool = True
+    new: bool = False  # not in the table yet
+    changed: bool = False  # in the table, to be updated
+
+    def row(self, thread_id: str) -> dict[str, Any]:
+        return {
+            "comment_id": self.comment_id,
+            "thread_id": thread_id,
+            "root_id": self.root_id,
+            "author_id": self.author_id,
+            "parent_id": self.parent_id,
+            "author_name": self.author_name,
+            "held_excerpt": self.held_excerpt,
+            "notified": self.notified,
+        }
+
+
+@dataclass
+class _Published:
+    """A comment published in the batch (posted published, or approved), and who may hear
+    of it before bans and preferences."""
+
+    stored: StoredEvent  # the publishing event: its position and time are the comment's
+    comment_id: str
+    author: ev.Author
+    body: str | None  # the body when posted published; None: `held` is the excerpt
+    held: str | None
     candidates: dict[str, str]  # recipient -> kind; the first (most specific) reason wins
+
+    def excerpt(self) -> str:
+        return excerpt(self.body) if self.body is not None else self.held or ""
 
 
 @dataclass
@@ -82,10 +137,11 @@ class _Conversations:
     """The batch's view of the thread: comments, participants and subscriptions."""
 
     thread_id: str
-    comments: dict[str, dict[str, Any]]  # comment_id -> {root_id, author_id}
+    comments: dict[str, _Comment]
     participants: dict[str, dict[str, None]]  # root_id -> insertion-ordered users
     levels: dict[str, str]  # user -> watching | muted (default levels left out)
-    posted: list[_Posted] = field(default_factory=list)
+    published: list[_Published] = field(default_factory=list)
+    retracted: set[str] = field(default_factory=set)  # published, then rejected
     new_participants: list[dict[str, str]] = field(default_factory=list)
     new_levels: dict[str, str] = field(default_factory=dict)
 
@@ -97,37 +153,71 @@ class _Conversations:
             self.levels[event.user_id] = event.level
 
     def comment_posted(self, stored: StoredEvent, event: ev.CommentPosted) -> None:
-        author = event.author.id
         parent = self._comment(event.parent_id) if event.parent_id else None
-        root_id = parent["root_id"] if parent else event.comment_id
-        self.comments[event.comment_id] = {"root_id": root_id, "author_id": author}
+        root_id = parent.root_id if parent else event.comment_id
+        comment = _Comment(event.comment_id, root_id, event.author.id, new=True)
+        self.comments[event.comment_id] = comment
+        if event.status == "published":
+            self._publish(comment, parent, stored, event.author, event.body, None)
+            return
+        comment.parent_id, comment.author_name = event.parent_id, event.author.name
+        comment.held_excerpt, comment.notified = excerpt(event.body), False
 
+    def comment_edited(self, event: ev.CommentEdited) -> None:
+        comment = self.comments.get(event.comment_id)
+        if comment is not None and not comment.notified:  # what its approval will show
+            comment.held_excerpt = excerpt(event.body)
+            comment.changed = True
+
+    def comment_approved(self, stored: StoredEvent, event: ev.CommentApproved) -> None:
+        comment = self._comment(event.comment_id)
+        if comment.notified:
+            return  # published before (held by flags since, or rejected): never twice
+        parent = self._comment(comment.parent_id) if comment.parent_id else None
+        author = ev.Author(id=comment.author_id, name=comment.author_name or comment.author_id)
+        self._publish(comment, parent, stored, author, None, comment.held_excerpt)
+        comment.held_excerpt = None
+
+    def comment_rejected(self, event: ev.CommentRejected) -> None:
+        if self._comment(event.comment_id).notified:
+            self.retracted.add(event.comment_id)
+
+    def _publish(
+        self,
+        comment: _Comment,
+        parent: _Comment | None,
+        stored: StoredEvent,
+        author: ev.Author,
+        body: str | None,
+        held: str | None,
+    ) -> None:
         kinds: dict[str, str] = {}
-        if parent is not None and parent["author_id"] != author:
-            kinds[parent["author_id"]] = "reply"
+        if parent is not None and parent.author_id != author.id:
+            kinds[parent.author_id] = "reply"
         if parent is not None:
-            for user in self.participants.get(root_id, {}):
+            for user in self.participants.get(comment.root_id, {}):
                 kinds.setdefault(user, "conversation")
         for user, level in self.levels.items():
             if level == "watching":
                 kinds.setdefault(user, "thread")
-        kinds.pop(author, None)
+        kinds.pop(author.id, None)
         for user, level in self.levels.items():
             if level == "muted":
                 kinds.pop(user, None)
-        self.posted.append(_Posted(stored, event, root_id, kinds))
+        self.published.append(_Published(stored, comment.comment_id, author, body, held, kinds))
+        comment.notified, comment.changed = True, True
 
-        participants = self.participants.setdefault(root_id, {})
-        if author not in participants:
-            participants[author] = None
+        participants = self.participants.setdefault(comment.root_id, {})
+        if author.id not in participants:
+            participants[author.id] = None
             self.new_participants.append(
-                {"root_id": root_id, "user_id": author, "thread_id": self.thread_id}
+                {"root_id": comment.root_id, "user_id": author.id, "thread_id": self.thread_id}
             )
 
-    def _comment(self, comment_id: str) -> dict[str, Any]:
+    def _comment(self, comment_id: str) -> _Comment:
         comment = self.comments.get(comment_id)
         if comment is None:
-            raise LookupError(f"parent comment {comment_id!r} is unknown to the notification fold")
+            raise LookupError(f"comment {comment_id!r} is unknown to the notification fold")
         return comment
 
 
@@ -135,42 +225,69 @@ def _fold(
     conn: Connection, thread_id: str, events: list[StoredEvent], *, queue_email: bool
 ) -> Applied:
     """Apply a batch of one thread's events: how many emails are due now, and who was
-    notified."""
+    notified (or lost a notification: their unread count changes too)."""
     domain = [(stored, stored.to_domain()) for stored in events if stored.type in _READ]
-    state = _load(conn, thread_id, [e for _, e in domain if isinstance(e, ev.CommentPosted)])
+    state = _load(conn, thread_id, [e for _, e in domain])
     for stored, event in domain:
         if isinstance(event, ev.CommentPosted):
             state.comment_posted(stored, event)
+        elif isinstance(event, ev.CommentEdited):
+            state.comment_edited(event)
+        elif isinstance(event, ev.CommentApproved):
+            state.comment_approved(stored, event)
+        elif isinstance(event, ev.CommentRejected):
+            state.comment_rejected(event)
         elif isinstance(event, ev.ThreadSubscriptionChanged):
             state.subscription_changed(event)
 
     rows: list[dict[str, Any]] = []
     outbox: list[dict[str, Any]] = []
-    if state.posted:
-        users = {u for p in state.posted for u in (p.event.author.id, *p.candidates)}
-        first, last = state.posted[0].stored.position, state.posted[-1].stored.position
+    if state.published:
+        users = {u for p in state.published for u in (p.author.id, *p.candidates)}
+        first, last = state.published[0].stored.position, state.published[-1].stored.position
         history = HistoryAsOf.load(conn, users, first, last)
-        for posted in state.posted:
-            _decide(posted, thread_id, history, rows, outbox if queue_email else None)
+        for published in state.published:
+            _decide(published, thread_id, history, rows, outbox if queue_email else None)
+    if state.retracted:  # what the batch itself notified of them is simply not written
+        rows = [row for row in rows if row["comment_id"] not in state.retracted]
+        outbox = [row for row in outbox if row["comment_id"] not in state.retracted]
     _write(conn, state, rows, outbox)
+    retracted_from = retract(conn, sorted(state.retracted)) if state.retracted else set()
     due = sum(1 for row in outbox if row["frequency"] == "immediate")
-    return Applied(due, frozenset(row["recipient_id"] for row in rows))
+    return Applied(due, frozenset({row["recipient_id"] for row in rows} | retracted_from))
 
 
-def _load(conn: Connection, thread_id: str, posts: list[ev.CommentPosted]) -> _Conversations:
-    """The rows the batch reads: subscriptions, earlier parents and their conversations."""
+def _load(conn: Connection, thread_id: str, events: list[ev.DomainEvent]) -> _Conversations:
+    """The rows the batch reads: subscriptions, the comments it decides on or edits,
+    earlier parents and their conversations."""
+    posts = [e for e in events if isinstance(e, ev.CommentPosted)]
     in_batch = {e.comment_id for e in posts}
-    parents = _comments(conn, sorted({e.parent_id for e in posts if e.parent_id} - in_batch))
-    participants = _participants(conn, sorted({c["root_id"] for c in parents.values()}))
-    levels = _subscriptions(conn, thread_id) if posts else {}
-    return _Conversations(thread_id, parents, participants, levels)
+    targets = {e.comment_id for e in events if isinstance(e, _TARGETED)}
+    wanted = {e.parent_id for e in posts if e.parent_id} | targets
+    comments = _comments(conn, sorted(wanted - in_batch))
+    # An approved comment's parent: known only once the comment's own row is read.
+    parents = {p for c in targets if c in comments and (p := comments[c].parent_id)}
+    comments.update(_comments(conn, sorted(parents - comments.keys() - in_batch)))
+    roots = {c.root_id for c in comments.values()}
+    participants = _participants(conn, sorted(roots))
+    publishes = bool(posts) or any(isinstance(e, ev.CommentApproved) for e in events)
+    levels = _subscriptions(conn, thread_id) if publishes else {}
+    return _Conversations(thread_id, comments, participants, levels)
 
 
-def _comments(conn: Connection, comment_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _comments(conn: Connection, comment_ids: list[str]) -> dict[str, _Comment]:
     comments = {}
     for chunk in _chunks(comment_ids):
         for row in conn.execute(_COMMENTS, {"ids": chunk}):
-            comments[row.comment_id] = {"root_id": row.root_id, "author_id": row.author_id}
+            comments[row.comment_id] = _Comment(
+                row.comment_id,
+                row.root_id,
+                row.author_id,
+                row.parent_id,
+                row.author_name,
+                row.held_excerpt,
+                bool(row.notified),
+            )
     return comments
 
 
@@ -187,11 +304,16 @@ def _subscriptions(conn: Connection, thread_id: str) -> dict[str, str]:
 
 
 # Built once: building and keying statements costs more CPU than a small batch's rows.
+_C = notification_comments.c
 _COMMENTS = sa.select(
-    notification_comments.c.comment_id,
-    notification_comments.c.root_id,
-    notification_comments.c.author_id,
-).where(notification_comments.c.comment_id.in_(sa.bindparam("ids", expanding=True)))
+    _C.comment_id,
+    _C.root_id,
+    _C.author_id,
+    _C.parent_id,
+    _C.author_name,
+    _C.held_excerpt,
+    _C.notified,
+).where(_C.comment_id.in_(sa.bindparam("ids", expanding=True)))
 _PARTICIPANTS = sa.select(
     conversation_participants.c.root_id, conversation_participants.c.user_id
 ).where(conversation_participants.c.root_id.in_(sa.bindparam("ids", expanding=True)))
@@ -200,44 +322,51 @@ _SUBSCRIPTIONS = sa.select(thread_subscriptions.c.user_id, thread_subscriptions.
     thread_subscriptions.c.level != "default",
 )
 _INSERT_COMMENTS = notification_comments.insert()
+_UPDATE_COMMENTS = (
+    notification_comments.update()
+    .where(_C.comment_id == sa.bindparam("b_comment_id"))
+    .values(notified=sa.bindparam("b_notified"), held_excerpt=sa.bindparam("b_held_excerpt"))
+)
 _INSERT_NOTIFICATIONS = notifications.insert()
 _INSERT_OUTBOX = email_outbox.insert()
 
 
 def _decide(
-    posted: _Posted,
+    published: _Published,
     thread_id: str,
     history: HistoryAsOf,
     rows: list[dict[str, Any]],
     outbox: list[dict[str, Any]] | None,
 ) -> None:
-    """Apply bans and preferences as of the comment's position; add its rows."""
-    event, stored = posted.event, posted.stored
-    author = event.author.id
-    if history.banned(author, stored.position):
+    """Apply bans and preferences as of the publication's position; add its rows."""
+    stored, author = published.stored, published.author
+    at = stored.recorded_at
+    if history.banned(author.id, stored.position, at):
         return  # accepted in a race with the ban: it notifies nobody
-    summary = excerpt(event.body)
-    for user, kind in posted.candidates.items():
-        if history.banned(user, stored.position):
+    summary: str | None = None
+    for user, kind in published.candidates.items():
+        if history.banned(user, stored.position, at):
             continue
         notify_on, frequency = history.preferences_of(user, stored.position) or DEFAULTS
         if kind not in KINDS_FOR[notify_on]:
             continue
+        if summary is None:
+            summary = published.excerpt()
         rows.append(
             {
                 "recipient_id": user,
-                "comment_id": event.comment_id,
+                "comment_id": published.comment_id,
                 "kind": kind,
                 "thread_id": thread_id,
-                "actor_id": author,
-                "actor_name": event.author.name,
+                "actor_id": author.id,
+                "actor_name": author.name,
                 "excerpt": summary,
                 "position": stored.position,
-                "created_at": stored.recorded_at,
+                "created_at": at,
             }
         )
         if outbox is not None and frequency != "off":
-            outbox.append(_outbox_row(user, event.comment_id, frequency, stored.recorded_at))
+            outbox.append(_outbox_row(user, published.comment_id, frequency, at))
 
 
 def _write(
@@ -246,19 +375,16 @@ def _write(
     rows: list[dict[str, Any]],
     outbox: list[dict[str, Any]],
 ) -> None:
-    if state.posted:
-        conn.execute(
-            _INSERT_COMMENTS,
-            [
-                {
-                    "comment_id": p.event.comment_id,
-                    "thread_id": state.thread_id,
-                    "root_id": p.root_id,
-                    "author_id": p.event.author.id,
-                }
-                for p in state.posted
-            ],
-        )
+    new = [c.row(state.thread_id) for c in state.comments.values() if c.new]
+    for chunk in _chunks(new):
+        conn.execute(_INSERT_COMMENTS, chunk)
+    changed = [
+        {"b_comment_id": c.comment_id, "b_notified": c.notified, "b_held_excerpt": c.held_excerpt}
+        for c in state.comments.values()
+        if c.changed and not c.new
+    ]
+    if changed:
+        conn.execute(_UPDATE_COMMENTS, changed)
     for chunk in _chunks(rows):
         conn.execute(_INSERT_NOTIFICATIONS, chunk)
     for chunk in _chunks(outbox):
