@@ -11,9 +11,14 @@ from shared.results import (
     BanState,
     ChangedComment,
     CommentLikes,
+    DecidedComment,
+    FeaturedComment,
+    FlagState,
+    ModerationSettings,
     NewComment,
     NotificationsMarked,
     Preferences,
+    PremodState,
     SavedThread,
     Subscription,
 )
@@ -44,6 +49,12 @@ class Actor:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
+    @property
+    def is_staff(self) -> bool:
+        """Acting for the publication: their comments carry the `staff` badge and are
+        never held."""
+        return bool(self.roles & {"moderator", "admin", "staff"})
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -54,12 +65,19 @@ class RequestContext:
 
 @dataclass(frozen=True, slots=True)
 class RegisterThread(Answers[SavedThread]):
-    """Create or update a thread. Fields left as None keep their current value."""
+    """Create or update a thread. Fields left as None keep their current value.
+
+    `moderation` is the thread's own mode (post | pre | first_comments), or
+    `FOLLOW_SITE` to follow the site's again: None already means "unchanged"."""
 
     thread_id: str
     title: str | None = None
     url: str | None = None
     locked: bool | None = None
+    moderation: str | None = None
+
+
+FOLLOW_SITE = "site"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +140,52 @@ class LockThread(Answers[SavedThread]):
 class BanUser(Answers[BanState]):
     user_id: str
     reason: str = ""
+    until: str | None = None  # ISO 8601: a suspension that ends by itself; None: for good
+
+
+@dataclass(frozen=True, slots=True)
+class SetPremod(Answers[PremodState]):
+    """Put a user's comments on hold (`on`), or let them publish again."""
+
+    user_id: str
+    on: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeModerationSettings(Answers[ModerationSettings]):
+    """Replace the settings named in `given`; the others keep their value (a field's
+    None may mean "no limit", so None cannot also mean "unchanged")."""
+
+    given: tuple[str, ...]
+    mode: str | None = None
+    banned_words: tuple[str, ...] = ()
+    suspect_words: tuple[str, ...] = ()
+    max_links: int | None = None
+    flag_threshold: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagComment(Answers[FlagState]):
+    comment_id: str
+    reason: str  # spam | abuse | off_topic | other
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveComment(Answers[DecidedComment]):
+    comment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectComment(Answers[DecidedComment]):
+    comment_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureComment(Answers[FeaturedComment]):
+    comment_id: str
+    featured: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,4 +206,10 @@ Command = (
     | MarkNotificationsRead
     | BanUser
     | UnbanUser
+    | SetPremod
+    | ChangeModerationSettings
+    | FlagComment
+    | ApproveComment
+    | RejectComment
+    | FeatureComment
 )

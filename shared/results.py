@@ -5,7 +5,7 @@ stores them as versioned records (`shared.replays`). Field names are part of the
 record: rename one only with a decoder for the old name.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,7 @@ class SavedThread:
     url: str | None
     locked: bool
     version: int
+    moderation: str | None = None  # the thread's own mode; None: the site's
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,11 @@ class NewComment:
     parent_id: str | None
     version: int
     position: int
+    status: str = "published"  # or pending, waiting for a moderator
+    held_for: tuple[str, ...] = ()  # why it waits (shared.events.HoldReason)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "held_for", tuple(self.held_for))  # a replay carries a list
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,59 @@ class NotificationsMarked:
 class BanState:
     user_id: str
     banned: bool
+    # When a suspension ends (ISO 8601, UTC); None: for good, or not banned. A string, so
+    # the result is a JSON replay record as it is.
+    until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PremodState:
+    user_id: str
+    premod: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationSettings:
+    """The site's moderation settings (defaults when none were ever set)."""
+
+    mode: str = "post"  # post | pre | first_comments
+    banned_words: tuple[str, ...] = field(default=())
+    suspect_words: tuple[str, ...] = field(default=())
+    max_links: int | None = None  # None: no limit
+    flag_threshold: int | None = 3  # None: flags never hold a comment
+
+    def __post_init__(self) -> None:
+        # A replayed record (JSON) carries lists: word lists are tuples, so they hash
+        # (the compiled patterns are cached by list).
+        object.__setattr__(self, "banned_words", tuple(self.banned_words))
+        object.__setattr__(self, "suspect_words", tuple(self.suspect_words))
+
+
+@dataclass(frozen=True, slots=True)
+class FlagState:
+    """A reader's flag on a comment (a repeat answers the same, appending nothing)."""
+
+    id: str
+    thread_id: str
+    flag_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedComment:
+    """A comment approved or rejected by a moderator."""
+
+    id: str
+    thread_id: str
+    status: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturedComment:
+    id: str
+    thread_id: str
+    featured: bool
+    version: int
 
 
 Result = (
@@ -78,6 +137,11 @@ Result = (
     | Preferences
     | NotificationsMarked
     | BanState
+    | PremodState
+    | ModerationSettings
+    | FlagState
+    | DecidedComment
+    | FeaturedComment
 )
 RESULT_TYPES: tuple[type[Result], ...] = (
     SavedThread,
@@ -88,4 +152,9 @@ RESULT_TYPES: tuple[type[Result], ...] = (
     Preferences,
     NotificationsMarked,
     BanState,
+    PremodState,
+    ModerationSettings,
+    FlagState,
+    DecidedComment,
+    FeaturedComment,
 )

@@ -17,7 +17,7 @@ from shared.commands import Actor
 from shared.errors import Unauthorized
 
 ALGORITHM = "HS256"
-KNOWN_ROLES = frozenset({"moderator", "admin"})
+KNOWN_ROLES = frozenset({"moderator", "admin", "staff"})
 # A user's own stream is `~user:<id>` in a 200-character column: ids stay within 190.
 MAX_ID_LENGTH = 190
 MAX_NAME_LENGTH = 100
