@@ -736,14 +736,20 @@
     // -- moderation (the buttons show for moderator and admin tokens; the API decides) ---------
     makeModPanel() {
       this.modTabs = QUEUES.map(([queue, label]) => el("button", { type: "button", role: "tab", class: "tab", "data-queue": queue,
-        "aria-selected": String(queue === this.queue), onclick: () => { this.queue = queue; this.loadQueue(); } }, label, el("span", { class: "n" })));
-      this.modList = el("ol", { class: "queue", "aria-live": "polite" });
+        "aria-selected": String(queue === this.queue), onclick: () => { this.queue = queue; this.modTabs.forEach((t) => t.setAttribute("aria-selected", String(t.dataset.queue === queue))); this.loadQueue(); } }, label, el("span", { class: "n" })));
+      this.modList = el("ol", { class: "queue", "aria-label": "Comments in this queue" });
       this.modEmpty = el("p", { class: "empty", hidden: true, text: "Nothing here." });
       this.modMore = el("button", { type: "button", class: "more", hidden: true, text: "Load more", onclick: () => this.loadQueue(true) });
       return el("section", { class: "mod", id: "chorus-mod", "aria-label": "Moderation", hidden: true },
         el("div", { class: "mod-head" }, el("h3", { text: "Moderation" }),
           el("button", { type: "button", class: "link", text: "Back to comments", onclick: () => { this.closeMod(); this.modButton.focus(); } })),
-        el("div", { class: "tabs", role: "tablist", "aria-label": "Queues" }, ...this.modTabs),
+        el("div", { class: "tabs", role: "tablist", "aria-label": "Queues", onkeydown: (e) => {
+          const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+          if (!step) return;
+          const tab = this.modTabs[(QUEUES.findIndex(([q]) => q === this.queue) + step + QUEUES.length) % QUEUES.length];
+          tab.focus();
+          tab.click();
+        } }, ...this.modTabs),
         this.modList, this.modEmpty, this.modMore);
     }
 
@@ -781,6 +787,7 @@
         const n = counts[tab.dataset.queue] || 0;
         tab.querySelector(".n").textContent = ` ${n}`;
         tab.setAttribute("aria-selected", String(tab.dataset.queue === this.queue));
+        tab.tabIndex = tab.dataset.queue === this.queue ? 0 : -1;
       }
       const waiting = (counts.pending || 0) + (counts.reported || 0);
       this.modCount.hidden = !waiting;
