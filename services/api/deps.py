@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis import Redis
 from sqlalchemy.engine import Engine
 
+from services.api.comment_visibility import ANONYMOUS, ReadViewer
 from services.api.fold_waits import FoldWaits
 from services.api.live_hub import LiveHub
 from services.api.thread_versions import ThreadVersions
@@ -85,6 +86,14 @@ async def optional_user(reader: MaybeUser) -> str | None:
 
 
 Viewer = Annotated[str | None, Depends(optional_user)]
+
+
+async def read_viewer(reader: MaybeUser) -> ReadViewer:
+    """Who a comment read is for: what they may see of held comments depends on their role."""
+    return ANONYMOUS if reader is None else ReadViewer(reader.id, reader.is_moderator)
+
+
+Reader = Annotated[ReadViewer, Depends(read_viewer)]
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 

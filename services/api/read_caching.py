@@ -5,9 +5,9 @@ A route opts in by declaring `cache: CachedRead` and, once it has read, calling
 
 - `ETag: "<thread_id>.<version>.<tag>"`, where `tag` is an HMAC (a key of its own, derived
   from CHORUS_JWT_SECRET) over the read generation, the request (path and query, without
-  `min_version`), the viewer (a valid token's subject, or nobody) and the thread and its
-  version. Any change to one of them changes the ETag; the subject appears only inside
-  the HMAC, never in clear.
+  `min_version`), the viewer (a valid token's subject and whether it moderates, or
+  nobody) and the thread and its version. Any change to one of them changes the ETag;
+  the subject appears only inside the HMAC, never in clear.
 - `Cache-Control: public, max-age=N, stale-while-revalidate=30` without a token, `private`
   with one, so no shared cache hands one reader's view to another; `Vary: Authorization,
   Origin`.
@@ -39,9 +39,9 @@ from fastapi import Depends, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api import read_queries as rq
-from services.api.deps import ServicesDep, Viewer
+from services.api.deps import Reader, ServicesDep
 
-READ_GENERATION = 1
+READ_GENERATION = 2
 """Bump it when what a read answers changes while no thread's version moves: a field added
 to or reshaped in a read, a rendering change replayed by `chorus rebuild`. Every ETag then
 changes with the deploy, so no browser or CDN keeps revalidating the old form as current."""
@@ -135,7 +135,7 @@ async def cached_read(
     request: Request,
     response: Response,
     services: ServicesDep,
-    viewer: Viewer,
+    viewer: Reader,
     if_none_match: Annotated[
         str | None,
         Header(
@@ -152,8 +152,8 @@ async def cached_read(
         signer=_signer(settings.jwt_secret),
         request=_request_key(request),
         # The token the route checks (once per request: FastAPI shares the dependency); its
-        # subject only ever enters the ETag's HMAC.
-        viewer="" if viewer is None else "user:" + viewer,
+        # subject and role (a moderator reads more) only ever enter the ETag's HMAC.
+        viewer=viewer.cache_key,
         cache_control=f"{visibility}, max-age={settings.read_max_age}, "
         f"stale-while-revalidate={STALE_WHILE_REVALIDATE}",
         response=response,

@@ -10,11 +10,13 @@ their replies all come from the same fold.
 A page is bounded in comments too, not only in statements: at most `MAX_PAGE_COMMENTS`,
 listed and nested together, the rest reachable through cursors.
 
-A read on behalf of a signed-in reader (`viewer`) costs two statements more, whatever the
+A read on behalf of a signed-in reader (`viewer`) costs three statements more, whatever the
 page's size: which of its comments the reader likes, and the markdown source of those
-they wrote (services/api/viewer_state.py).
+they wrote (services/api/viewer_state.py), and where the held comments they may see hang
+(services/api/comment_visibility.py, which decides who sees which comment).
 """
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,13 +28,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
+from services.api.comment_visibility import (
+    ANONYMOUS,
+    ReadViewer,
+    Visibility,
+    hidden_below,
+    listed,
+    mark,
+    may_read,
+)
 from services.api.viewer_state import attach_viewer_state
 from shared.errors import NotFound
 from shared.log_tables import StreamRecord
 from shared.projection_tables import LIVE
 from shared.write_index import CommentState
 
-Sort = Literal["oldest", "newest", "top"]
+Sort = Literal["oldest", "newest", "top", "featured"]
 Key = tuple[int, ...]
 
 REPLY_LEVELS = 3
@@ -62,9 +73,12 @@ _COLUMNS = (
     _C.c.like_count,
     _C.c.reply_count,
     _C.c.descendant_count,
+    _C.c.status,
+    _C.c.held_for,
+    _C.c.featured,
+    _C.c.badges,
+    _C.c.flags,
 )
-# A deleted comment stays in the tree, as a placeholder, only while something below it shows.
-_VISIBLE = sa.or_(_C.c.deleted.is_(False), _C.c.descendant_count > 0)
 # Statements are built once with bound parameters: building and compiling SQLAlchemy
 # constructs per request would cost more than running them.
 _THREAD_ID = sa.bindparam("thread_id", type_=sa.String)
@@ -72,6 +86,8 @@ _COMMENT_ID = sa.bindparam("comment_id", type_=sa.String)
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)
 _AFTER_SEQ = sa.bindparam("after_seq", type_=sa.Integer)
 _AFTER_LIKES = sa.bindparam("after_likes", type_=sa.Integer)
+Below = Counter[str]
+"""Comments below each one that the viewer sees beyond `descendant_count` (hidden_below)."""
 
 
 @dataclass(slots=True)
@@ -90,6 +106,13 @@ class CommentNode:
     like_count: int
     reply_count: int
     descendant_count: int
+    status: str
+    held_for: str | None
+    """The reasons it is held, joined by ","; see `reasons` for what the viewer is shown."""
+    featured: bool
+    badges: str | None
+    flags: dict[str, int] | None
+    """Open flags by reason; kept for moderators only (comment_visibility.mark)."""
     replies: list["CommentNode"] = field(default_factory=list)
     more_replies_after: int | None = None
     """Replies were cut off: the seq to continue after (0: from the first); None: all shown."""
@@ -97,6 +120,10 @@ class CommentNode:
     """Whether the signed-in reader likes it; None on an anonymous read."""
     body: str | None = None
     """The markdown source, on the signed-in reader's own comments only."""
+    shown: bool = True
+    """False: a placeholder for this viewer (deleted, or held from them)."""
+    reasons: list[str] | None = None
+    """Why it is held (empty: it is not), for its author and moderators; else None."""
 
 
 # `_node` builds a CommentNode from a row by position.
@@ -205,20 +232,25 @@ def thread_page(
     after: Key | None,
     limit: int,
     per_parent: int,
-    viewer: str | None = None,
+    viewer: ReadViewer = ANONYMOUS,
 ) -> ThreadPage:
     """One page of the thread's top-level comments, each with its first replies nested."""
-    params: dict[str, Any] = {"thread_id": thread_id, "limit": limit + 1}
+    params: dict[str, Any] = {"thread_id": thread_id, "limit": limit + 1, **viewer.params()}
     if after is not None:
         params["after_seq"] = after[-1]
         if sort == "top":
             params["after_likes"] = after[0]
+    # Featured pages: which part of the listing the cursor is in picks the statement.
+    after_featured = after[0] if sort == "featured" and after is not None else None
+    statement = _top_level_statement(sort, after is not None, viewer.visibility, after_featured)
     with snapshot(engine) as conn:
         version, comment_count, head = conn.execute(_PAGE_HEADER, params).one()
-        rows = conn.execute(_top_level_statement(sort, after is not None), params).all()
+        rows = conn.execute(statement, params).all()
         comments = [_node(row) for row in rows[:limit]]
-        _attach_replies(conn, comments, per_parent)
-        attach_viewer_state(conn, comments, viewer)
+        below = hidden_below(conn, thread_id, viewer)
+        _attach_replies(conn, comments, per_parent, viewer, below)
+        attach_viewer_state(conn, comments, viewer.id)
+    mark(comments, viewer)
     next_key = _sort_key(comments[-1], sort) if len(rows) > limit else None
     return ThreadPage(thread_id, version, head, int(comment_count or 0), comments, next_key)
 
@@ -229,35 +261,42 @@ def replies_page(
     after: int,
     limit: int,
     per_parent: int,
-    viewer: str | None = None,
+    viewer: ReadViewer = ANONYMOUS,
 ) -> RepliesPage:
     """One page of a comment's direct replies, oldest first, each with its first replies."""
-    params = {"comment_id": comment_id, "after_seq": after, "limit": limit + 1}
+    params = {"comment_id": comment_id, "after_seq": after, "limit": limit + 1, **viewer.params()}
     with snapshot(engine) as conn:
         parent = conn.execute(_REPLIED_COMMENT, params).first()
         if parent is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
-        thread_id, version, head = parent
-        rows = conn.execute(_REPLIES, params).all()
+        thread_id, version, head = parent.thread_id, parent.version, parent.head
+        below = hidden_below(conn, thread_id, viewer)
+        _require_readable(viewer, parent, below)
+        rows = conn.execute(_replies_statement(viewer.visibility), params).all()
         replies = [_node(row) for row in rows[:limit]]
-        _attach_replies(conn, replies, per_parent)
-        attach_viewer_state(conn, replies, viewer)
+        _attach_replies(conn, replies, per_parent, viewer, below)
+        attach_viewer_state(conn, replies, viewer.id)
+    mark(replies, viewer)
     next_key = (replies[-1].seq,) if len(rows) > limit else None
     return RepliesPage(comment_id, thread_id, version, head, replies, next_key)
 
 
 def comment(
-    engine: Engine, comment_id: str, per_parent: int, viewer: str | None = None
+    engine: Engine, comment_id: str, per_parent: int, viewer: ReadViewer = ANONYMOUS
 ) -> CommentRead:
-    """One comment (a placeholder if deleted) with its first replies nested."""
+    """One comment (a placeholder if deleted) with its first replies nested; one held from
+    the viewer is not found unless replies they can see hang below it."""
     with snapshot(engine) as conn:
         row = conn.execute(_COMMENT, {"comment_id": comment_id}).first()
         if row is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
         *columns, version, head = row
         node = _node(columns)
-        _attach_replies(conn, [node], per_parent)
-        attach_viewer_state(conn, [node], viewer)
+        below = hidden_below(conn, node.thread_id, viewer)
+        _require_readable(viewer, node, below)
+        _attach_replies(conn, [node], per_parent, viewer, below)
+        attach_viewer_state(conn, [node], viewer.id)
+    mark([node], viewer)
     return CommentRead(node.thread_id, version, head, node)
 
 
@@ -278,7 +317,7 @@ def thread_of_written_comment(engine: Engine, comment_id: str) -> str | None:
 
 
 def comment_context(
-    engine: Engine, comment_id: str, per_parent: int, viewer: str | None = None
+    engine: Engine, comment_id: str, per_parent: int, viewer: ReadViewer = ANONYMOUS
 ) -> CommentContext:
     """A comment with its first replies, and its ancestors root first without theirs: what
     a link to a deep reply shows. Two statements and the replies' levels: the comment's
@@ -289,15 +328,18 @@ def comment_context(
             raise NotFound(f"comment {comment_id!r} does not exist")
         node = _node(row[: len(_COLUMNS)])
         path, version, head = row[len(_COLUMNS) :]
+        below = hidden_below(conn, node.thread_id, viewer)
+        _require_readable(viewer, node, below)
         ancestors: list[CommentNode] = []
         if path:
             rows = conn.execute(_ANCESTORS, {"ids": path.split("/")})
             ancestors = [_node(r) for r in rows]
         for ancestor in ancestors:
             # Their replies are left out: each has a cursor to them, as a cut page has.
-            ancestor.more_replies_after = 0 if ancestor.descendant_count > 0 else None
-        _attach_replies(conn, [node], per_parent)
-        attach_viewer_state(conn, [*ancestors, node], viewer)
+            ancestor.more_replies_after = 0 if _planned(ancestor, below) > 0 else None
+        _attach_replies(conn, [node], per_parent, viewer, below)
+        attach_viewer_state(conn, [*ancestors, node], viewer.id)
+    mark([*ancestors, node], viewer)
     return CommentContext(node.thread_id, version, head, ancestors, node)
 
 
@@ -315,28 +357,49 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-def _attach_replies(conn: Connection, listed: list[CommentNode], per_parent: int) -> None:
+def _require_readable(viewer: ReadViewer, found: Any, below: Below) -> None:
+    """404 for a comment named by id that is held from this viewer (comment_visibility)."""
+    planned = found.descendant_count + below[found.comment_id]
+    if not may_read(viewer, found.author_id, found.status, found.deleted, planned):
+        raise NotFound(f"comment {found.comment_id!r} does not exist")
+
+
+def _planned(node: CommentNode, below: Below) -> int:
+    """An upper bound of the direct replies the viewer sees below `node`, placeholders
+    included: the published comments below it and the held ones the viewer sees."""
+    return node.descendant_count + below[node.comment_id]
+
+
+def _attach_replies(
+    conn: Connection,
+    listed: list[CommentNode],
+    per_parent: int,
+    viewer: ReadViewer = ANONYMOUS,
+    below: Below | None = None,
+) -> None:
     """Nest up to `per_parent` replies per comment, REPLY_LEVELS deep: one statement a level,
     and no more than `MAX_PAGE_COMMENTS` comments in the page with the listed ones.
 
     The budget is spent level by level, parents in page order: each parent is planned
-    min(per_parent, descendant_count) replies (its visible direct replies, placeholders
-    included, never exceed its descendant_count), as far as the budget goes; what a level
+    min(per_parent, `_planned`) replies (its visible direct replies, placeholders
+    included, never exceed its descendant_count and the held ones the viewer sees below
+    it), as far as the budget goes; what a level
     planned but did not find goes to the next. A comment with visible descendants whose
     replies are not all shown (more than its share, the depth limit, the per-level parent
     cap, or an exhausted budget) gets `more_replies_after`, from which the replies listing
     continues.
     """
+    below = below or Counter()
     budget = MAX_PAGE_COMMENTS - len(listed)
     frontier = listed
     for _level in range(REPLY_LEVELS):
-        # descendant_count > 0 exactly when some direct reply is visible (shown or placeholder).
-        parents = [node for node in frontier if node.descendant_count > 0]
+        # `_planned` > 0 exactly when some direct reply is visible (shown or placeholder).
+        parents = [node for node in frontier if _planned(node, below) > 0]
         if not parents:
             return
         shares: dict[str, int] = {}
         for node in parents:
-            share = min(per_parent, node.descendant_count, budget)
+            share = min(per_parent, _planned(node, below), budget)
             if share == 0 or len(shares) == MAX_PARENTS_PER_LEVEL:
                 node.more_replies_after = 0
                 continue
@@ -345,7 +408,8 @@ def _attach_replies(conn: Connection, listed: list[CommentNode], per_parent: int
         children: dict[str, list[CommentNode]] = {comment_id: [] for comment_id in shares}
         if shares:
             # One more than the share: whether more exist decides the cursor.
-            for row in _children(conn, {cid: share + 1 for cid, share in shares.items()}):
+            limits = {cid: share + 1 for cid, share in shares.items()}
+            for row in _children(conn, limits, viewer):
                 children[row.parent_id].append(_node(row))
         frontier = []
         for node in parents:
@@ -359,7 +423,7 @@ def _attach_replies(conn: Connection, listed: list[CommentNode], per_parent: int
                 node.more_replies_after = node.replies[-1].seq
             frontier.extend(node.replies)
     for node in frontier:
-        if node.descendant_count > 0:
+        if _planned(node, below) > 0:
             node.more_replies_after = 0
 
 
@@ -369,7 +433,11 @@ def _node(row: Sequence[Any]) -> CommentNode:
 
 
 def _sort_key(node: CommentNode, sort: Sort) -> Key:
-    return (node.like_count, node.seq) if sort == "top" else (node.seq,)
+    if sort == "top":
+        return (node.like_count, node.seq)
+    if sort == "featured":
+        return (int(node.featured), node.seq)
+    return (node.seq,)
 
 
 def _version_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
@@ -391,10 +459,14 @@ def _head_of(thread_id: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
 
 
 @cache
-def _top_level_statement(sort: Sort, paged: bool) -> sa.Select[Any]:
-    top_level = (_C.c.thread_id == _THREAD_ID, _C.c.depth == 0, _VISIBLE)
+def _top_level_statement(
+    sort: Sort, paged: bool, visibility: Visibility, after_featured: int | None = None
+) -> sa.Select[Any]:
+    top_level = (_C.c.thread_id == _THREAD_ID, _C.c.depth == 0, listed(visibility))
     if sort == "top":
         return _most_liked_first(top_level, paged)
+    if sort == "featured":
+        return _featured_first(top_level, after_featured)
     query = sa.select(*_COLUMNS).where(*top_level)
     if sort == "oldest":
         if paged:
@@ -431,23 +503,47 @@ def _most_liked_first(top_level: tuple[sa.ColumnElement[bool], ...], paged: bool
     return sa.select(union).order_by(union.c.like_count.desc(), union.c.seq).limit(_LIMIT)
 
 
+def _featured_first(
+    top_level: tuple[sa.ColumnElement[bool], ...], after_featured: int | None
+) -> sa.Select[Any]:
+    """Featured comments first, then the rest, each oldest first: two ranges of the
+    (thread_id, depth, seq) index, the first of them skipped once the cursor has left it.
+
+    Featured comments are few and not indexed as such: the featured range filters the
+    thread's top level for them, a cost that grows with the thread's top-level comments.
+    """
+    featured, seq = _C.c.featured, _C.c.seq
+    parts: list[sa.Select[Any]] = []
+    if after_featured != 0:  # on the first page, or still among the featured ones
+        paged = (seq > _AFTER_SEQ,) if after_featured == 1 else ()
+        parts.append(_oldest_first(*top_level, featured.is_(True), *paged))
+    rest = (seq > _AFTER_SEQ,) if after_featured == 0 else ()
+    parts.append(_oldest_first(*top_level, featured.is_(False), *rest))
+    if len(parts) == 1:
+        return parts[0]
+    union = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
+    return sa.select(union).order_by(union.c.featured.desc(), union.c.seq).limit(_LIMIT)
+
+
 def _oldest_first(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return sa.select(*_COLUMNS).where(*where).order_by(_C.c.seq).limit(_LIMIT)
 
 
-def _children(conn: Connection, limits: dict[str, int]) -> sa.CursorResult[Any]:
+def _children(conn: Connection, limits: dict[str, int], viewer: ReadViewer) -> sa.CursorResult[Any]:
     """Each parent's first `limits[parent]` visible replies: an index range on
     (parent_id, seq) each."""
+    visibility = viewer.visibility
     if conn.dialect.name == "postgresql":
-        arrays = {"parents": list(limits), "limits": list(limits.values())}
-        return conn.execute(_CHILDREN_LATERAL, arrays)
-    params: dict[str, Any] = {}
+        arrays = {"parents": list(limits), "limits": list(limits.values()), **viewer.params()}
+        return conn.execute(_children_lateral(visibility), arrays)
+    params: dict[str, Any] = viewer.params()
     for i, (parent_id, limit) in enumerate(limits.items()):
         params[f"parent_{i}"], params[f"limit_{i}"] = parent_id, limit
-    return conn.execute(_children_statement(len(limits)), params)
+    return conn.execute(_children_statement(len(limits), visibility), params)
 
 
-def _children_lateral() -> sa.Select[Any]:
+@cache
+def _children_lateral(visibility: Visibility) -> sa.Select[Any]:
     """PostgreSQL: one short statement for any number of parents (a LATERAL limited scan
     per parent, each with its own limit), where the UNION ALL form below grows to ~75 KB
     of SQL for 200 parents."""
@@ -461,7 +557,7 @@ def _children_lateral() -> sa.Select[Any]:
     )
     replies = (
         sa.select(*_COLUMNS)
-        .where(_C.c.parent_id == parents.c.id, _VISIBLE)
+        .where(_C.c.parent_id == parents.c.id, listed(visibility))
         .order_by(_C.c.seq)
         .limit(parents.c.share)
         .lateral()
@@ -469,8 +565,8 @@ def _children_lateral() -> sa.Select[Any]:
     return sa.select(replies).select_from(parents.join(replies, sa.true()))
 
 
-@lru_cache(maxsize=MAX_PARENTS_PER_LEVEL)
-def _children_statement(parents: int) -> sa.Select[Any]:
+@lru_cache(maxsize=3 * MAX_PARENTS_PER_LEVEL)
+def _children_statement(parents: int, visibility: Visibility) -> sa.Select[Any]:
     """Each parent's first visible replies (its `limit_i`: one more than shown, to see if
     more exist).
 
@@ -480,7 +576,10 @@ def _children_statement(parents: int) -> sa.Select[Any]:
     parts = [
         sa.select(
             sa.select(*_COLUMNS)
-            .where(_C.c.parent_id == sa.bindparam(f"parent_{i}", type_=sa.String), _VISIBLE)
+            .where(
+                _C.c.parent_id == sa.bindparam(f"parent_{i}", type_=sa.String),
+                listed(visibility),
+            )
             .order_by(_C.c.seq)
             .limit(sa.bindparam(f"limit_{i}", type_=sa.Integer))
             .subquery()
@@ -493,7 +592,6 @@ def _children_statement(parents: int) -> sa.Select[Any]:
     return sa.select(union)
 
 
-_CHILDREN_LATERAL = _children_lateral()
 _THREAD_SUMMARY = (
     sa.select(
         _version_of(_THREAD_ID).label("version"),
@@ -522,9 +620,22 @@ _COMMENT = sa.select(*_COLUMNS, _version_of(_C.c.thread_id), _head_of(_C.c.threa
     _C.c.comment_id == _COMMENT_ID
 )
 _REPLIED_COMMENT = sa.select(
-    _C.c.thread_id, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
+    _C.c.comment_id,
+    _C.c.thread_id,
+    _C.c.author_id,
+    _C.c.status,
+    _C.c.deleted,
+    _C.c.descendant_count,
+    _version_of(_C.c.thread_id).label("version"),
+    _head_of(_C.c.thread_id).label("head"),
 ).where(_C.c.comment_id == _COMMENT_ID)
-_REPLIES = _oldest_first(_C.c.parent_id == _COMMENT_ID, _C.c.seq > _AFTER_SEQ, _VISIBLE)
+
+
+@cache
+def _replies_statement(visibility: Visibility) -> sa.Select[Any]:
+    return _oldest_first(_C.c.parent_id == _COMMENT_ID, _C.c.seq > _AFTER_SEQ, listed(visibility))
+
+
 _CONTEXT = sa.select(
     *_COLUMNS, _C.c.path, _version_of(_C.c.thread_id), _head_of(_C.c.thread_id)
 ).where(_C.c.comment_id == _COMMENT_ID)

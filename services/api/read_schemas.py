@@ -1,17 +1,22 @@
 """Response bodies of the read API (see docs/api.md): what a reader of a thread is shown."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.api.inputs import InputModel
 from shared.validation import THREAD_ID_PATTERN
 
+CommentStatus = Literal["published", "pending", "rejected"]
+
 
 class AuthorPublic(BaseModel):
     id: str
     name: str
+    badges: list[str] = Field(
+        default_factory=list, description='`["staff"]` when they posted as staff'
+    )
 
 
 class CommentPublic(BaseModel):
@@ -24,8 +29,8 @@ class CommentPublic(BaseModel):
     edited_at: datetime | None
     deleted: bool = Field(description="A deleted comment shows only while it has replies")
     like_count: int
-    reply_count: int = Field(description="Direct replies that are not deleted")
-    descendant_count: int = Field(description="Replies at any depth that are not deleted")
+    reply_count: int = Field(description="Direct replies published and not deleted")
+    descendant_count: int = Field(description="Replies at any depth published and not deleted")
     depth: int = Field(description="0 for a top-level comment")
     replies: list["CommentPublic"] = Field(description="The first replies, oldest first")
     replies_next_cursor: str | None = Field(
@@ -40,6 +45,20 @@ class CommentPublic(BaseModel):
         description="With a bearer token, on your own comments: the markdown you wrote "
         "(what an edit box starts from); else null",
     )
+    status: CommentStatus = Field(
+        default="published",
+        description="Pending and rejected comments are shown in full only to their author "
+        "and to moderators; to others, a placeholder while replies show below it",
+    )
+    featured: bool = Field(default=False, description="Chosen by a moderator")
+    held_for: list[str] | None = Field(
+        default=None,
+        description="Why it waits for a moderator (empty: it does not); shown to its "
+        "author and to moderators, else null",
+    )
+    flags: dict[str, int] | None = Field(
+        default=None, description="For moderators: open reader flags by reason; else null"
+    )
 
 
 class ThreadPublic(BaseModel):
@@ -47,7 +66,7 @@ class ThreadPublic(BaseModel):
     title: str | None
     url: str | None
     locked: bool
-    comment_count: int = Field(description="Comments that are not deleted")
+    comment_count: int = Field(description="Published comments that are not deleted")
     participant_count: int
     last_comment_at: datetime | None
     version: int = Field(description="How far the projection has applied the thread's log")

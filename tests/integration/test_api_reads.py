@@ -85,7 +85,7 @@ def test_a_page_nests_replies_under_their_parents_with_counts(t: Thread) -> None
     assert page["next_cursor"] is None
     assert ids(page["comments"]) == [first, later]
     top = page["comments"][0]
-    assert top["author"] == {"id": "ann", "name": "Ann"}
+    assert top["author"] == {"id": "ann", "name": "Ann", "badges": []}
     assert top["body_html"] == "<p>First <em>post</em></p>"
     assert (top["depth"], top["parent_id"], top["deleted"]) == (0, None, False)
     assert (top["reply_count"], top["descendant_count"]) == (2, 3)

@@ -171,7 +171,7 @@ def test_viewer_state_costs_the_same_statements_for_one_comment_or_many(t: Threa
     assert len(page["comments"]) == 30
     assert sum(c["liked_by_me"] for c in walk(page["comments"])) == 30
     assert len(big) == len(small) + 1, "one more level of replies, nothing per comment"
-    assert len(anonymous) == len(big) - 2, "likes and sources: one statement each"
+    assert len(anonymous) == len(big) - 3, "likes, sources, own held comments: one each"
 
 
 def test_the_context_of_a_deep_reply_lists_its_ancestors_root_first(t: Thread) -> None:

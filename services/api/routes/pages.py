@@ -56,8 +56,8 @@ def _shown(node: rq.CommentNode) -> dict[str, Any]:
     created = as_utc(node.created_at)
     return {
         "id": node.comment_id,
-        "author": None if node.deleted else node.author_name,
-        "body_html": None if node.deleted else node.body_html,
+        "author": node.author_name if node.shown else None,
+        "body_html": node.body_html if node.shown else None,
         "created_at": created.strftime("%Y-%m-%d %H:%M UTC") if created else "",
         "edited": node.edited_at is not None,
         "reply_count": node.reply_count,

@@ -19,10 +19,10 @@ from services.api import read_queries as rq
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
 from services.api.deps import (
     CommentId,
+    Reader,
     Services,
     ServicesDep,
     ThreadId,
-    Viewer,
     optional_user,
 )
 from services.api.openapi import CACHED_READ, errors
@@ -127,7 +127,7 @@ async def thread_comments(
     thread_id: ThreadId,
     services: ServicesDep,
     cursors: Cursors,
-    viewer: Viewer,
+    viewer: Reader,
     cache: CachedRead,
     sort: rq.Sort = "oldest",
     limit: Limit = 20,
@@ -141,7 +141,7 @@ async def thread_comments(
     before the first comment.
     """
     listing = thread_listing(thread_id)
-    arity = 2 if sort == "top" else 1
+    arity = 2 if sort in ("top", "featured") else 1
     after = None if cursor is None else cursors.decode(cursor, listing, sort, arity)
     read = partial(rq.thread_page, services.engine, thread_id, sort, after, limit, replies, viewer)
     page = await _read_at_least(services, min_version, read)
@@ -162,7 +162,7 @@ async def comment_replies(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
-    viewer: Viewer,
+    viewer: Reader,
     cache: CachedRead,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -191,7 +191,7 @@ async def get_comment(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
-    viewer: Viewer,
+    viewer: Reader,
     cache: CachedRead,
     replies: RepliesShown = 3,
     min_version: MinVersion = None,
@@ -211,7 +211,7 @@ async def comment_context(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
-    viewer: Viewer,
+    viewer: Reader,
     cache: CachedRead,
     replies: RepliesShown = 3,
     min_version: MinVersion = None,
@@ -290,14 +290,21 @@ async def _read_written_comment(
 
 
 def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
+    """A comment as the read's viewer may see it (`comment_visibility.mark` decided): a
+    placeholder (no author, no body) when deleted or held from them."""
     more = node.more_replies_after
     listing = replies_listing(node.comment_id)
+    author = AuthorPublic(
+        id=node.author_id,
+        name=node.author_name,
+        badges=node.badges.split(",") if node.badges else [],
+    )
     return CommentPublic(
         id=node.comment_id,
         thread_id=node.thread_id,
         parent_id=node.parent_id,
-        author=None if node.deleted else AuthorPublic(id=node.author_id, name=node.author_name),
-        body_html=None if node.deleted else node.body_html,
+        author=author if node.shown else None,
+        body_html=node.body_html if node.shown else None,
         created_at=as_utc(node.created_at),
         edited_at=as_utc(node.edited_at),
         deleted=node.deleted,
@@ -311,4 +318,8 @@ def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
         else cursors.encode(listing, REPLIES_SORT, (more,)),
         liked_by_me=node.liked_by_me,
         body=node.body,
+        status=node.status,
+        featured=node.featured,
+        held_for=node.reasons,
+        flags=node.flags,
     )
