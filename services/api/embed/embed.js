@@ -271,7 +271,8 @@
     // -- a comment --------------------------------------------------------------------------
     renderComment(c) {
       const mine = this.me && c.author && c.author.id === this.me;
-      const held = STATUS_TAGS[c.status];
+      const shown = !c.deleted && c.body_html !== null; // a placeholder says nothing more
+      const held = shown && STATUS_TAGS[c.status];
       const article = el("article", { class: "comment" + (c.deleted ? " deleted" : "") + (held ? " held" : ""), id: `comment-${c.id}`, "data-comment-id": c.id, "aria-label": c.author ? `Comment by ${c.author.name}` : "Deleted comment" });
       const li = el("li", { class: "item" }, article);
       const name = c.author ? c.author.name : "Deleted";
@@ -282,8 +283,8 @@
         badgeOf(c) ? el("span", { class: "staff", text: badgeOf(c) }) : null,
         when,
         c.edited_at && !c.deleted ? el("span", { class: "edited", title: new Date(c.edited_at).toLocaleString(), text: "edited" }) : null,
-        c.featured && !c.deleted ? el("span", { class: "tag featured", text: "Featured" }) : null,
-        held && !c.deleted ? el("span", { class: "tag held", text: held }) : null);
+        c.featured && shown ? el("span", { class: "tag featured", text: "Featured" }) : null,
+        held ? el("span", { class: "tag held", text: held }) : null);
       const body = el("div", { class: "body" });
       if (c.deleted || c.body_html === null) body.append(el("p", { class: "gone", text: c.deleted ? "This comment was deleted." : "This comment is hidden." }));
       else body.innerHTML = c.body_html; // sanitized by the server: the only HTML we insert
@@ -296,7 +297,7 @@
         this.pending = this.pending.filter((id) => id !== c.id);
         this.updateBanner();
       }
-      if (!c.deleted && c.body_html !== null) {
+      if (shown) {
         article.append(this.renderActions(entry));
         requestAnimationFrame(() => this.collapseIfLong(entry));
       }
