@@ -14,24 +14,35 @@ from sqlalchemy.engine import Connection
 
 from shared import events as ev
 from shared.commands import (
+    FOLLOW_SITE,
+    ApproveComment,
     BanUser,
+    ChangeModerationSettings,
     ChangePreferences,
     ChangeSubscription,
     Command,
     DeleteComment,
     EditComment,
+    FeatureComment,
+    FlagComment,
     LikeComment,
     LockThread,
     MarkNotificationsRead,
     PostComment,
     RegisterThread,
+    RejectComment,
     RequestContext,
+    SetPremod,
     UnbanUser,
     UnlikeComment,
 )
+from shared.comment_decisions import CommentDecisions
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
-from shared.moderation_handlers import ModerationHandlers, is_banned
+from shared.moderation_handlers import ModerationHandlers, author_facts, is_banned
+from shared.moderation_log import record_decisions
+from shared.moderation_rules import Verdict, judge_edit, judge_post
+from shared.moderation_settings import MODES, SettingsHandlers, current_settings
 from shared.results import (
     ChangedComment,
     CommentLikes,
@@ -61,6 +72,8 @@ class Handlers:
         self.max_body_chars = max_body_chars
         self.users = UserHandlers(self._append)
         self.moderation = ModerationHandlers(self._append)
+        self.settings = SettingsHandlers(self._append)
+        self.decisions = CommentDecisions(self._append)
         self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Result]] = {
             RegisterThread: self.register_thread,
             LockThread: self.lock_thread,
@@ -74,6 +87,12 @@ class Handlers:
             MarkNotificationsRead: self.users.mark_read,
             BanUser: self.moderation.ban,
             UnbanUser: self.moderation.unban,
+            SetPremod: self.moderation.set_premod,
+            ChangeModerationSettings: self.settings.change,
+            FlagComment: self.decisions.flag,
+            ApproveComment: self.decisions.approve,
+            RejectComment: self.decisions.reject,
+            FeatureComment: self.decisions.feature,
         }
 
     def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Result:
@@ -125,33 +144,60 @@ class Handlers:
     ) -> SavedThread:
         check_thread_id(cmd.thread_id)
         cmd_title, cmd_url = clean_title(cmd.title), clean_url(cmd.url)
+        if cmd.moderation is not None and cmd.moderation not in (*MODES, FOLLOW_SITE):
+            raise InvalidInput(
+                f"moderation is one of {MODES}, or null for the site's", code="invalid_moderation"
+            )
         current = _thread(conn, cmd.thread_id)
         version = current.version if current else 0
         title = cmd_title if cmd_title is not None else (current.title if current else None)
         url = cmd_url if cmd_url is not None else (current.url if current else None)
         locked = cmd.locked if cmd.locked is not None else bool(current and current.locked)
+        was_moderation = current.moderation if current else None
+        moderation = (
+            was_moderation
+            if cmd.moderation is None
+            else None
+            if cmd.moderation == FOLLOW_SITE
+            else cmd.moderation
+        )
 
         changes: list[ev.DomainEvent] = []
+        decisions: list[ev.DomainEvent] = []  # what moderators decided: the audit log's
         if current is None:
             changes.append(ev.ThreadRegistered(title=title, url=url))
         elif (title, url) != (current.title, current.url):
             changes.append(ev.ThreadUpdated(title=title, url=url))
         if locked != bool(current and current.locked):
-            changes.append(ev.ThreadLocked() if locked else ev.ThreadUnlocked())
-        if changes:
-            stored = self._append(conn, ctx, cmd.thread_id, version, *changes)
+            decisions.append(ev.ThreadLocked() if locked else ev.ThreadUnlocked())
+        if moderation != was_moderation:
+            decisions.append(ev.ThreadModerationChanged(mode=moderation))
+        if changes or decisions:
+            stored = self._append(conn, ctx, cmd.thread_id, version, *changes, *decisions)
+            record_decisions(conn, stored[len(changes) :])
             version = stored[-1].version
-            values = {"title": title, "url": url, "locked": locked}
+            values = {"title": title, "url": url, "locked": locked, "moderation": moderation}
             if current is None:
                 conn.execute(THREADS.insert().values(thread_id=cmd.thread_id, **values))
             else:
                 conn.execute(
                     THREADS.update().where(THREADS.c.thread_id == cmd.thread_id).values(**values)
                 )
-        return SavedThread(id=cmd.thread_id, title=title, url=url, locked=locked, version=version)
+        return SavedThread(
+            id=cmd.thread_id,
+            title=title,
+            url=url,
+            locked=locked,
+            version=version,
+            moderation=moderation,
+        )
 
     def post_comment(self, conn: Connection, cmd: PostComment, ctx: RequestContext) -> NewComment:
-        _refuse_if_banned(conn, ctx)
+        """Post a comment, published or held for a moderator as the site's rules decide
+        (shared.moderation_rules); a banned word refuses it."""
+        banned, author = author_facts(conn, ctx.actor.id, staff=ctx.actor.is_staff)
+        if banned:
+            raise _banned()
         check_thread_id(cmd.thread_id)
         body = clean_body(cmd.body, self.max_body_chars)
         thread = _thread(conn, cmd.thread_id)
@@ -170,6 +216,8 @@ class Handlers:
                 )
             if parent.deleted:
                 raise Conflict("the parent comment was deleted", code="parent_deleted")
+            if parent.status != "published":
+                raise Conflict("the parent comment is not published", code="parent_not_published")
             depth = parent.depth + 1
         if depth >= MAX_DEPTH:
             raise InvalidInput(
@@ -177,12 +225,20 @@ class Handlers:
                 code="too_deep",
             )
 
+        verdict = judge_post(
+            current_settings(conn), thread.moderation if thread else None, author, body
+        )
+        _refuse_banned_word(verdict)
+
         comment_id = new_id()
         posted = ev.CommentPosted(
             comment_id=comment_id,
             parent_id=cmd.parent_id,
             author=ev.Author(id=ctx.actor.id, name=ctx.actor.name),
             body=body,
+            status=verdict.status,
+            held_for=list(verdict.held_for),
+            badges=["staff"] if author.staff else [],
         )
         new_events: list[ev.DomainEvent] = [posted] if thread else [ev.ThreadRegistered(), posted]
         stored = self._append(conn, ctx, cmd.thread_id, version, *new_events)
@@ -196,6 +252,7 @@ class Handlers:
                 "author_id": ctx.actor.id,
                 "parent_id": cmd.parent_id,
                 "depth": depth,
+                "status": verdict.status,
             },
         )
         return NewComment(
@@ -204,6 +261,8 @@ class Handlers:
             parent_id=cmd.parent_id,
             version=stored[-1].version,
             position=stored[-1].position,
+            status=verdict.status,
+            held_for=verdict.held_for,
         )
 
     def edit_comment(
@@ -220,8 +279,21 @@ class Handlers:
             raise Conflict(
                 "this thread is locked: its comments cannot be edited", code="thread_locked"
             )
-        edited = ev.CommentEdited(comment_id=cmd.comment_id, body=body)
-        stored = self._append(conn, ctx, comment.thread_id, comment.version, edited)
+        verdict = judge_edit(current_settings(conn), ctx.actor.is_staff, body)
+        _refuse_banned_word(verdict)
+        changes: list[ev.DomainEvent] = [ev.CommentEdited(comment_id=cmd.comment_id, body=body)]
+        held = comment.status == "published" and bool(verdict.held_for)
+        if held:  # the new text would have been held: it leaves the page until decided
+            changes.append(
+                ev.CommentHeld(comment_id=cmd.comment_id, held_for=list(verdict.held_for))
+            )
+        stored = self._append(conn, ctx, comment.thread_id, comment.version, *changes)
+        if held:
+            conn.execute(
+                COMMENTS.update()
+                .where(COMMENTS.c.comment_id == cmd.comment_id)
+                .values(status="pending")
+            )
         return ChangedComment(cmd.comment_id, comment.thread_id, stored[-1].version)
 
     def delete_comment(
@@ -237,6 +309,8 @@ class Handlers:
             comment_id=cmd.comment_id, deleted_by=ctx.actor.id, by_moderator=not by_author
         )
         stored = self._append(conn, ctx, comment.thread_id, comment.version, deleted)
+        if not by_author:
+            record_decisions(conn, stored)
         conn.execute(
             COMMENTS.update().where(COMMENTS.c.comment_id == cmd.comment_id).values(deleted=True)
         )
@@ -284,7 +358,19 @@ class Handlers:
 def _refuse_if_banned(conn: Connection, ctx: RequestContext) -> None:
     """A banned user may not post, edit or like (they may still delete and unlike)."""
     if is_banned(conn, ctx.actor.id):
-        raise Forbidden("you are banned from taking part in the comments", code="banned")
+        raise _banned()
+
+
+def _banned() -> Forbidden:
+    return Forbidden("you are banned from taking part in the comments", code="banned")
+
+
+def _refuse_banned_word(verdict: Verdict) -> None:
+    if verdict.banned_word is not None:
+        raise InvalidInput(
+            f"the comment contains a word this site does not accept: {verdict.banned_word!r}",
+            code="banned_word",
+        )
 
 
 # Each read below is one statement, so the state it returns is consistent with the

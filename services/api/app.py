@@ -25,6 +25,7 @@ from services.api.middleware import (
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.read_caching import NotModified, not_modified_response
 from services.api.routes import (
+    comment_moderation,
     comments,
     demo,
     embed,
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
     app.include_router(moderation.router)
+    app.include_router(comment_moderation.router)
     app.include_router(embed.router)
     app.include_router(pages.router)
     if settings.demo_enabled:  # dev only: it hands out tokens (services/api/routes/demo.py)

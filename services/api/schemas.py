@@ -1,7 +1,7 @@
 """Request and response bodies of the public API (see docs/api.md)."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,10 @@ class ThreadIn(InputModel):
     title: str | None = Field(default=None, examples=["South Korea and the POWs"])
     url: str | None = Field(default=None, examples=["https://example.com/p/south-korea"])
     locked: bool | None = Field(default=None, description="Omitted: unchanged (new threads: false)")
+    moderation: Literal["post", "pre", "first_comments"] | None = Field(
+        default=None,
+        description="The thread's own moderation mode; null: the site's; omitted: unchanged",
+    )
 
 
 class ThreadWritten(BaseModel):
@@ -32,6 +36,7 @@ class ThreadWritten(BaseModel):
     url: str | None
     locked: bool
     version: int
+    moderation: str | None = Field(description="The thread's own mode; null: the site's")
 
 
 class CommentIn(InputModel):
@@ -57,6 +62,10 @@ class CommentCreated(BaseModel):
     parent_id: str | None
     version: int = Field(description="The thread version that includes this comment")
     position: int = Field(description="The event's position in the global log")
+    status: Literal["published", "pending"] = Field(
+        description="pending: it waits for a moderator, shown only to its author until then"
+    )
+    held_for: list[str] = Field(description="Why it waits (empty when published)")
 
 
 class CommentWritten(BaseModel):

@@ -38,6 +38,9 @@ def test_posting_to_a_new_thread_registers_it_and_records_the_comment(
         "parent_id": None,
         "author": {"id": "ann", "name": "Ann"},
         "body": "First!",
+        "status": "published",
+        "held_for": [],
+        "badges": [],
     }
     assert posted.metadata["actor"] == {"id": "ann", "name": "Ann"}
     assert posted.metadata["request_id"] == response.headers["x-request-id"]
@@ -138,6 +141,7 @@ def test_an_admin_registers_updates_and_locks_a_thread(
         "url": url,
         "locked": False,
         "version": 1,
+        "moderation": None,
     }
     assert same.json() == created.json()
     assert after_same == 1
@@ -148,6 +152,7 @@ def test_an_admin_registers_updates_and_locks_a_thread(
         "url": url,
         "locked": True,
         "version": 3,
+        "moderation": None,
     }
     assert [e.type for e in store.read_stream("pows")] == [
         "ThreadRegistered",

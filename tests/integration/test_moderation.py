@@ -77,8 +77,12 @@ def test_moderators_and_admins_ban_and_plain_users_cannot(
     assert refused(site.unban("troll", by="ann"), 403, "forbidden")
     assert event_count() == before
 
-    assert site.ban("troll").json() == {"user_id": "troll", "banned": True}
-    assert site.ban("troll", by="admin").json() == {"user_id": "troll", "banned": True}
+    assert site.ban("troll").json() == {"user_id": "troll", "banned": True, "until": None}
+    assert site.ban("troll", by="admin").json() == {
+        "user_id": "troll",
+        "banned": True,
+        "until": None,
+    }
     assert event_count() == before + 1  # banning twice is banning once
 
 
@@ -109,9 +113,9 @@ def test_a_banned_user_cannot_post_edit_or_like_and_nothing_is_appended(
 
 def test_unbanning_lets_them_take_part_again(site: Site, event_count: Callable[[], int]) -> None:
     site.ban("troll")
-    assert site.unban("troll").json() == {"user_id": "troll", "banned": False}
+    assert site.unban("troll").json() == {"user_id": "troll", "banned": False, "until": None}
     before = event_count()
-    assert site.unban("troll").json() == {"user_id": "troll", "banned": False}
+    assert site.unban("troll").json() == {"user_id": "troll", "banned": False, "until": None}
     assert event_count() == before  # unbanning someone not banned changes nothing
 
     assert site.post("troll").status_code == 201

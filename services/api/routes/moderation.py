@@ -1,31 +1,66 @@
-"""Moderation: banning users and locking threads (moderators and admins)."""
+"""Moderation of people and the site: bans, pre-moderation, thread locks, the site's
+settings and the audit log (moderators and admins)."""
 
-from typing import Annotated
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import ServicesDep, ThreadId, WriteContext
+from services.api import moderation_log_queries as log_queries
+from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec
+from services.api.deps import CurrentUser, ServicesDep, ThreadId, WriteContext
 from services.api.inputs import InputModel
 from services.api.openapi import errors
-from shared.commands import BanUser, LockThread, UnbanUser
+from shared.commands import BanUser, ChangeModerationSettings, LockThread, SetPremod, UnbanUser
+from shared.db import read_connection
+from shared.errors import Forbidden
+from shared.moderation_settings import read_settings
+from shared.results import ModerationSettings
+from shared.validation import MAX_THREAD_ID_CHARS, THREAD_ID_PATTERN
 
 router = APIRouter(
     prefix="/v1", tags=["moderation"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
 )
 
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="The token's `sub`")]
+Mode = Literal["post", "pre", "first_comments"]
+
+
+@lru_cache(maxsize=4)
+def _codec(secret: str) -> CursorCodec:
+    return CursorCodec(secret)
+
+
+async def _cursor_codec(services: ServicesDep) -> CursorCodec:
+    return _codec(services.settings.jwt_secret)
+
+
+Cursors = Annotated[CursorCodec, Depends(_cursor_codec)]
 
 
 class BanIn(InputModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "spam"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "spam", "until": "2026-12-01T00:00:00Z"}]}
+    )
 
     reason: str = Field(default="", max_length=1000, examples=["spam"])
+    until: datetime | None = Field(
+        default=None, description="A suspension that ends by itself (in the future, with zone)"
+    )
 
 
 class BanState(BaseModel):
     user_id: str
     banned: bool
+    until: datetime | None = Field(description="When a suspension ends; null: for good")
+
+
+class PremodState(BaseModel):
+    user_id: str
+    premod: bool
 
 
 class ThreadLockState(BaseModel):
@@ -34,12 +69,65 @@ class ThreadLockState(BaseModel):
     version: int
 
 
+class SettingsIn(InputModel):
+    """Fields given replace the current ones; fields omitted keep them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"mode": "first_comments", "suspect_words": ["casino"], "max_links": 2}]
+        }
+    )
+
+    mode: Mode = "post"
+    banned_words: list[str] = Field(default=[], description="Refused outright (422)")
+    suspect_words: list[str] = Field(default=[], description="Held for a moderator")
+    max_links: int | None = Field(default=None, description="More links are held; null: no limit")
+    flag_threshold: int | None = Field(
+        default=None, description="Flags that hold a published comment; null: never"
+    )
+
+
+class SettingsPublic(BaseModel):
+    mode: Mode
+    banned_words: list[str]
+    suspect_words: list[str]
+    max_links: int | None
+    flag_threshold: int | None
+
+
+class LogModerator(BaseModel):
+    id: str
+    name: str
+
+
+class LogTarget(BaseModel):
+    kind: Literal["comment", "user", "thread", "site"]
+    id: str | None
+    thread_id: str | None = None
+
+
+class LogEntry(BaseModel):
+    action: str
+    moderator: LogModerator
+    target: LogTarget
+    reason: str | None
+    until: datetime | None
+    at: datetime
+
+
+class LogPage(BaseModel):
+    entries: list[LogEntry]
+    next_cursor: str | None
+
+
 @router.put("/users/{user_id}/ban", response_model=BanState)
 async def ban_user(
     user_id: UserId, payload: BanIn, ctx: WriteContext, services: ServicesDep
 ) -> BanState:
-    """Ban a user: they can no longer post, edit or like. Banning twice changes nothing."""
-    banned = await services.bus.run(BanUser(user_id, payload.reason), ctx)
+    """Ban a user (until `until`, or for good): they can no longer post, edit, like or
+    flag. Banning again with another `until` replaces the ban; the same ban changes nothing."""
+    until = None if payload.until is None else payload.until.isoformat()
+    banned = await services.bus.run(BanUser(user_id, payload.reason, until), ctx)
     return BanState.model_validate(banned, from_attributes=True)
 
 
@@ -48,6 +136,82 @@ async def unban_user(user_id: UserId, ctx: WriteContext, services: ServicesDep) 
     """Lift a user's ban."""
     unbanned = await services.bus.run(UnbanUser(user_id), ctx)
     return BanState.model_validate(unbanned, from_attributes=True)
+
+
+@router.put("/users/{user_id}/premod", response_model=PremodState)
+async def premod_user(user_id: UserId, ctx: WriteContext, services: ServicesDep) -> PremodState:
+    """Hold every comment of this user for a moderator. Twice is once."""
+    state = await services.bus.run(SetPremod(user_id, on=True), ctx)
+    return PremodState.model_validate(state, from_attributes=True)
+
+
+@router.delete("/users/{user_id}/premod", response_model=PremodState)
+async def unpremod_user(user_id: UserId, ctx: WriteContext, services: ServicesDep) -> PremodState:
+    """Let this user's comments publish again (as the site's rules say)."""
+    state = await services.bus.run(SetPremod(user_id, on=False), ctx)
+    return PremodState.model_validate(state, from_attributes=True)
+
+
+@router.get("/moderation/settings", response_model=SettingsPublic)
+def get_settings(user: CurrentUser, services: ServicesDep) -> SettingsPublic:
+    """The site's moderation settings (moderators and admins)."""
+    if not user.is_moderator:
+        raise Forbidden("only moderators and admins may read the moderation settings")
+    with read_connection(services.engine) as conn:
+        return _settings(read_settings(conn))
+
+
+@router.put("/moderation/settings", response_model=SettingsPublic)
+async def put_settings(
+    payload: SettingsIn, ctx: WriteContext, services: ServicesDep
+) -> SettingsPublic:
+    """Change the site's moderation settings (admins): from the next comment on."""
+    given = tuple(sorted(payload.model_fields_set))
+    command = ChangeModerationSettings(
+        given=given,
+        mode=payload.mode,
+        banned_words=tuple(payload.banned_words),
+        suspect_words=tuple(payload.suspect_words),
+        max_links=payload.max_links,
+        flag_threshold=payload.flag_threshold,
+    )
+    return _settings(await services.bus.run(command, ctx))
+
+
+def _settings(settings: ModerationSettings) -> SettingsPublic:
+    return SettingsPublic.model_validate(settings, from_attributes=True)
+
+
+@router.get("/moderation/log", response_model=LogPage)
+async def moderation_log(
+    user: CurrentUser,
+    services: ServicesDep,
+    cursors: Cursors,
+    thread_id: Annotated[
+        str | None,
+        Query(
+            pattern=THREAD_ID_PATTERN, max_length=MAX_THREAD_ID_CHARS, description="One thread's"
+        ),
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> LogPage:
+    """Every moderator's decision, newest first (moderators and admins)."""
+    if not user.is_moderator:
+        raise Forbidden("only moderators and admins may read the moderation log")
+    listing = log_queries.listing(thread_id)
+    before = None if cursor is None else cursors.decode(cursor, listing, "newest", 1)[0]
+    page = await run_in_threadpool(
+        log_queries.decisions, services.engine, thread_id=thread_id, before=before, limit=limit
+    )
+    return LogPage(
+        entries=[LogEntry.model_validate(e, from_attributes=True) for e in page.entries],
+        next_cursor=(
+            None
+            if page.next_before is None
+            else cursors.encode(listing, "newest", (page.next_before,))
+        ),
+    )
 
 
 @router.put("/threads/{thread_id}/lock", response_model=ThreadLockState)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from services.api.deps import CurrentUser, ServicesDep, ThreadId, WriteContext
 from services.api.openapi import errors
 from services.api.schemas import EventPublic, ThreadEventsPublic, ThreadIn, ThreadWritten
-from shared.commands import RegisterThread
+from shared.commands import FOLLOW_SITE, RegisterThread
 from shared.errors import Forbidden, NotFound
 from shared.validation import MAX_SQL_INTEGER
 
@@ -20,8 +20,11 @@ router = APIRouter(
 async def register_thread(
     thread_id: ThreadId, payload: ThreadIn, ctx: WriteContext, services: ServicesDep
 ) -> ThreadWritten:
-    """Register a thread or update its title, url and lock (admin only)."""
-    command = RegisterThread(thread_id, payload.title, payload.url, payload.locked)
+    """Register a thread or update its title, url, lock and moderation mode (admin only)."""
+    moderation = None
+    if "moderation" in payload.model_fields_set:
+        moderation = payload.moderation or FOLLOW_SITE
+    command = RegisterThread(thread_id, payload.title, payload.url, payload.locked, moderation)
     saved = await services.bus.run(command, ctx)
     return ThreadWritten.model_validate(saved, from_attributes=True)
 
