@@ -4,8 +4,10 @@ Two kinds of tables are derived from the log:
 - the write side, kept by the handlers in the same transaction as each append
   (`streams`, `thread_state`, `comment_state`, `comment_likes`, `user_preferences`,
   `preference_history`, `banned_users`, `ban_history`, `notification_reads`,
-  `notification_read_marks`): each stream is replayed (`expected_write_side`) and the
-  tables must match the replay exactly;
+  `notification_read_marks`, and moderation's `comment_flags`, `premod_users`,
+  `trusted_authors`, `moderation_settings`, `moderation_log`): each stream is replayed
+  (`expected_write_side`, by the rules of `expected_moderation`) and the tables must
+  match the replay exactly;
 - the projections, folded by the workers (`thread_view`, `comment_view`,
   `thread_participants`, `thread_checkpoints`; `notifications`, `thread_subscriptions`,
   `conversation_participants`, `notification_comments`, `notification_checkpoints`):
@@ -32,16 +34,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from services.worker.expected_write_side import StreamRows, ThreadReplay, UserReplay
+from services.worker.expected_write_side import (
+    Replay,
+    StreamRows,
+    ThreadReplay,
+    replay_for,
+)
 from services.worker.folding import checkpoints_of, fold, thread_projection
 from services.worker.notification_projector import notification_projection
 from services.worker.table_diff import Difference, TableCheck, diff_rows
 from shared import moderation_tables, notification_tables
 from shared.db import create_db_engine, read_connection, write_transaction
-from shared.moderation_tables import ban_history, banned_users
+from shared.moderation_tables import (
+    ban_history,
+    banned_users,
+    comment_flags,
+    moderation_log,
+    moderation_settings,
+    premod_users,
+    trusted_authors,
+)
 from shared.notification_tables import (
     conversation_participants,
     notification_checkpoints,
@@ -55,7 +71,7 @@ from shared.notification_tables import (
 )
 from shared.projection_tables import DEAD_LETTERS, LIVE, PROJECTION_METADATA
 from shared.store import EVENTS, STREAMS, EventStore, StoredEvent
-from shared.streams import is_thread_stream
+from shared.streams import USER_STREAM_PREFIX, is_thread_stream
 from shared.write_index import CommentLike, CommentState, ThreadState
 
 KEEP = 1000  # differences kept for the report; all are counted
@@ -72,6 +88,11 @@ WRITE_SIDE = (
     TableCheck(ban_history, ("user_id", "position")),
     TableCheck(notification_reads, ("user_id", "comment_id")),
     TableCheck(notification_read_marks, ("user_id",)),
+    TableCheck(comment_flags, ("comment_id", "user_id")),
+    TableCheck(premod_users, ("user_id",)),
+    TableCheck(trusted_authors, ("user_id",)),
+    TableCheck(moderation_settings, ("id",)),
+    TableCheck(moderation_log, ("position",)),
 )
 PROJECTIONS = (
     TableCheck(LIVE.threads, ("thread_id",)),
@@ -133,11 +154,15 @@ def verify(engine: Engine, *, keep: int = KEEP, batch_size: int = 1000) -> Verif
     with tempfile.TemporaryDirectory(prefix="chorus-verify-") as folder, _snapshot(engine) as log:
         scratch = _scratch_database(Path(folder))
         try:
-            # Users first: the notification fold of every thread reads their history.
+            # Users (and the site) first: every thread's notification fold reads the
+            # users' history.
             for stream_id in _streams(log, threads=False):
-                rows = _replay(store, log, UserReplay(stream_id), batch_size)
+                replay = replay_for(stream_id)
+                if replay is None:
+                    continue  # no handler writes there: nothing on the write side to expect
+                rows = _replay(store, log, replay, batch_size)
                 _write_expected(scratch, rows)
-                counts.users += 1
+                counts.users += stream_id.startswith(USER_STREAM_PREFIX)
                 counts.add(rows)
             for stream_id in _streams(log, threads=True):
                 rows = _replay(store, log, ThreadReplay(stream_id), batch_size)
@@ -205,9 +230,7 @@ def _streams(log: Connection, *, threads: bool) -> Iterator[str]:
         after = page[-1]
 
 
-def _replay(
-    store: EventStore, log: Connection, replay: ThreadReplay | UserReplay, batch_size: int
-) -> StreamRows:
+def _replay(store: EventStore, log: Connection, replay: Replay, batch_size: int) -> StreamRows:
     after = 0
     while True:
         events = store.read_stream(replay.result.stream_id, after, batch_size, conn=log)
@@ -222,7 +245,18 @@ def _write_expected(scratch: Engine, rows: StreamRows) -> None:
     with write_transaction(scratch) as conn:
         for name, table_rows in rows.rows().items():
             if table_rows:
-                conn.execute(_WRITE_TABLES[name].insert(), table_rows)
+                conn.execute(_INSERT_EXPECTED.get(name, _WRITE_TABLES[name].insert()), table_rows)
+
+
+# An author trusted in several threads is trusted from their first approval anywhere
+# (the scratch database is SQLite, whose two-argument min() is the smaller value).
+_TRUSTED = sqlite_insert(trusted_authors)
+_INSERT_EXPECTED = {
+    trusted_authors.name: _TRUSTED.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={"position": sa.func.min(trusted_authors.c.position, _TRUSTED.excluded.position)},
+    )
+}
 
 
 class _LogUpTo(EventStore):
