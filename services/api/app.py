@@ -34,6 +34,7 @@ from services.api.routes import (
     me,
     metrics,
     moderation,
+    moderation_queue,
     pages,
     reads,
     threads,
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me.router)
     app.include_router(moderation.router)
     app.include_router(comment_moderation.router)
+    app.include_router(moderation_queue.router)
     app.include_router(embed.router)
     app.include_router(pages.router)
     if settings.demo_enabled:  # dev only: it hands out tokens (services/api/routes/demo.py)

@@ -432,6 +432,11 @@ def _node(row: Sequence[Any]) -> CommentNode:
     return CommentNode(*row)
 
 
+# For other reads of comments (the moderation queue): what to select, and the node of a row.
+COMMENT_COLUMNS = _COLUMNS
+node_of = _node
+
+
 def _sort_key(node: CommentNode, sort: Sort) -> Key:
     if sort == "top":
         return (node.like_count, node.seq)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from services.api import read_queries as rq
+from services.api.comment_json import REPLIES_SORT, comment_public
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
 from services.api.deps import (
     CommentId,
@@ -28,7 +29,6 @@ from services.api.deps import (
 from services.api.openapi import CACHED_READ, errors
 from services.api.read_caching import CachedRead
 from services.api.read_schemas import (
-    AuthorPublic,
     CommentContextPublic,
     CommentPublic,
     CountsIn,
@@ -46,7 +46,6 @@ router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413,
 # Comment reads take an optional token (for viewer state); one that is sent must be valid.
 VIEWER_ERRORS = errors(401)
 READ_RESPONSES = {**VIEWER_ERRORS, **CACHED_READ}
-REPLIES_SORT = "oldest"
 MAX_LIMIT = 50
 
 Limit = Annotated[
@@ -150,7 +149,7 @@ async def thread_comments(
         thread_id=page.thread_id,
         version=page.version,
         comment_count=page.comment_count,
-        comments=[_comment(node, cursors) for node in page.comments],
+        comments=[comment_public(node, cursors) for node in page.comments],
         next_cursor=None if page.next_key is None else cursors.encode(listing, sort, page.next_key),
     )
 
@@ -179,7 +178,7 @@ async def comment_replies(
         comment_id=page.comment_id,
         thread_id=page.thread_id,
         version=page.version,
-        replies=[_comment(node, cursors) for node in page.replies],
+        replies=[comment_public(node, cursors) for node in page.replies],
         next_cursor=(
             None if page.next_key is None else cursors.encode(listing, REPLIES_SORT, page.next_key)
         ),
@@ -187,7 +186,7 @@ async def comment_replies(
 
 
 @router.get("/comments/{comment_id}", response_model=CommentPublic, responses=READ_RESPONSES)
-async def get_comment(
+async def getcomment_public(
     comment_id: CommentId,
     services: ServicesDep,
     cursors: Cursors,
@@ -199,9 +198,9 @@ async def get_comment(
     """One comment with its first replies; a deleted one as a placeholder. With
     `min_version`, a comment just written waits for its fold like the other reads."""
     read = partial(rq.comment, services.engine, comment_id, replies, viewer)
-    found = await _read_written_comment(services, comment_id, min_version, read)
+    found = await _read_writtencomment_public(services, comment_id, min_version, read)
     cache.answer(found.thread_id, found.version)
-    return _comment(found.comment, cursors)
+    return comment_public(found.comment, cursors)
 
 
 @router.get(
@@ -219,13 +218,13 @@ async def comment_context(
     """A comment with its first replies, and its ancestors (root first, without their
     replies, each with a cursor to them): what a link to a deep reply needs."""
     read = partial(rq.comment_context, services.engine, comment_id, replies, viewer)
-    context = await _read_written_comment(services, comment_id, min_version, read)
+    context = await _read_writtencomment_public(services, comment_id, min_version, read)
     cache.answer(context.thread_id, context.version)
     return CommentContextPublic(
         thread_id=context.thread_id,
         version=context.version,
-        ancestors=[_comment(node, cursors) for node in context.ancestors],
-        comment=_comment(context.comment, cursors),
+        ancestors=[comment_public(node, cursors) for node in context.ancestors],
+        comment=comment_public(context.comment, cursors),
     )
 
 
@@ -272,7 +271,7 @@ async def _read_at_least(services: Services, min_version: int | None, read: Call
     return result
 
 
-async def _read_written_comment(
+async def _read_writtencomment_public(
     services: Services, comment_id: str, min_version: int | None, read: Callable[[], V]
 ) -> V:
     """`_read_at_least` for a read that names a comment: one the log holds but the fold has
@@ -287,39 +286,3 @@ async def _read_written_comment(
         raise NotFound(f"comment {comment_id!r} does not exist")
     await services.waits.wait(thread_id, min_version, services.settings.read_wait_seconds)
     return await _read_at_least(services, min_version, read)
-
-
-def _comment(node: rq.CommentNode, cursors: CursorCodec) -> CommentPublic:
-    """A comment as the read's viewer may see it (`comment_visibility.mark` decided): a
-    placeholder (no author, no body) when deleted or held from them."""
-    more = node.more_replies_after
-    listing = replies_listing(node.comment_id)
-    author = AuthorPublic(
-        id=node.author_id,
-        name=node.author_name,
-        badges=node.badges.split(",") if node.badges else [],
-    )
-    return CommentPublic(
-        id=node.comment_id,
-        thread_id=node.thread_id,
-        parent_id=node.parent_id,
-        author=author if node.shown else None,
-        body_html=node.body_html if node.shown else None,
-        created_at=as_utc(node.created_at),
-        edited_at=as_utc(node.edited_at),
-        deleted=node.deleted,
-        like_count=node.like_count,
-        reply_count=node.reply_count,
-        descendant_count=node.descendant_count,
-        depth=node.depth,
-        replies=[_comment(reply, cursors) for reply in node.replies],
-        replies_next_cursor=None
-        if more is None
-        else cursors.encode(listing, REPLIES_SORT, (more,)),
-        liked_by_me=node.liked_by_me,
-        body=node.body,
-        status=node.status,
-        featured=node.featured,
-        held_for=node.reasons,
-        flags=node.flags,
-    )
