@@ -742,7 +742,7 @@
       this.modEmpty = el("p", { class: "empty", hidden: true, text: "Nothing here." });
       this.modMore = el("button", { type: "button", class: "more", hidden: true, text: "Load more", onclick: () => this.loadQueue(true) });
       return el("section", { class: "mod", id: "chorus-mod", "aria-label": "Moderation", hidden: true },
-        el("div", { class: "mod-head" }, el("h3", { text: "Moderation" }),
+        this.modHead = el("div", { class: "mod-head" }, el("h3", { text: "Moderation" }),
           el("button", { type: "button", class: "link", text: "Back to comments", onclick: () => { this.closeMod(); this.modButton.focus(); } })),
         el("div", { class: "tabs", role: "tablist", "aria-label": "Queues", onkeydown: (e) => {
           const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
@@ -758,6 +758,8 @@
       if (!this.modPanel.hidden) return this.closeMod();
       this.modPanel.hidden = false;
       this.frameRoot.classList.add("moderating");
+      this.say("");
+      this.modHead.after(this.status); // messages where the moderator is looking
       this.modButton.setAttribute("aria-expanded", "true");
       this.loadQueue();
     }
@@ -766,6 +768,8 @@
       if (!this.modPanel || this.modPanel.hidden) return;
       this.modPanel.hidden = true;
       this.frameRoot.classList.remove("moderating");
+      this.say("");
+      this.composer.form.parentNode.after(this.status);
       this.modButton.setAttribute("aria-expanded", "false");
       if (this.threadDirty) { this.threadDirty = false; this.load(); }
     }
@@ -1069,6 +1073,7 @@ ol.replies { margin-left: 18px; padding-left: 14px; border-left: 2px solid var(-
 .moderating > .thread { display: none; }
 .mod { margin: 0 0 12px; }
 .mod-head { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center; gap: 8px; }
+.mod .status { margin: 8px 0 0; color: var(--chorus-fg); font-weight: 600; }
 h3 { font-size: 17px; margin: 0; }
 .tabs { display: flex; flex-wrap: wrap; gap: 6px; margin: 10px 0 12px; }
 .tab { background: var(--chorus-bg); border: 1px solid var(--chorus-border); border-radius: 999px; padding: 4px 12px; font-size: 14px; font-weight: 600; color: var(--chorus-muted); }
