@@ -32,6 +32,7 @@ MAX_HIDDEN_PLANNED = 1000
 """Hidden comments of a thread (oldest first) whose place one signed-in read plans replies
 for; a moderator finds any beyond them in the queue, an author by their id."""
 PUBLISHED = "published"
+HELD = ("pending", "rejected")
 
 _C = LIVE.comments
 VIEWER_PARAM = sa.bindparam("viewer", type_=sa.String)
@@ -105,7 +106,7 @@ def hidden_below(conn: Connection, thread_id: str, viewer: ReadViewer) -> Counte
 def _hidden_statement(visibility: Visibility) -> sa.Select[Any]:
     query = sa.select(_C.c.path).where(
         _C.c.thread_id == sa.bindparam("thread_id", type_=sa.String),
-        _C.c.status != PUBLISHED,
+        _C.c.status.in_(HELD),  # a range of the (status, position) index each
         _C.c.deleted.is_(False),
     )
     if visibility == "author":

@@ -5,6 +5,11 @@ The changes come from the event store (`events`), never from Redis: a reader who
 reconnects, or whose API process restarted, is replayed exactly what it missed. They are
 bounded by the thread projection's checkpoint, so nothing is announced before a page read
 can show it.
+
+Live readers are the public (decision 29): a comment is announced when it is published,
+as posted or when a moderator approves it; a held comment is not announced, and one that
+leaves the page (held by flags, rejected) is announced as a deletion. Flags change nothing
+the public sees and are not announced at all.
 """
 
 from collections.abc import Sequence
@@ -19,14 +24,21 @@ from shared.notification_tables import notification_read_marks, notification_rea
 from shared.projection_tables import LIVE
 from shared.store import EVENTS
 
-CHANGE_TYPES = {
-    "CommentPosted": "comment",
+CHANGE_TYPES: dict[str, str | None] = {
+    "CommentPosted": "comment",  # when published (`_change`)
     "CommentEdited": "edit",
     "CommentDeleted": "delete",
     "CommentLiked": "like",
     "CommentUnliked": "like",
+    "CommentApproved": "comment",
+    "CommentHeld": "delete",
+    "CommentRejected": "delete",
+    "CommentFeatured": "edit",
+    "CommentUnfeatured": "edit",
+    "CommentFlagged": None,
 }
-"""What each event of a thread's stream is to a live reader; any other event is "thread"."""
+"""What each event of a thread's stream is to a live reader (None: nothing, it is not
+announced); any other event is "thread"."""
 MAX_USERS_PER_READ = 500
 
 
@@ -62,11 +74,14 @@ def changes(
         rows = conn.execute(_CHANGES, params).all()
     if len(rows) > limit:
         return Changes([], bound, more=True)
-    return Changes([_change(row) for row in rows], bound, more=False)
+    announced = (_change(row) for row in rows)
+    return Changes([change for change in announced if change is not None], bound, more=False)
 
 
-def _change(row: Any) -> Change:
+def _change(row: Any) -> Change | None:
     kind = CHANGE_TYPES.get(row.type, "thread")
+    if kind is None or (row.type == "CommentPosted" and row.status == "pending"):
+        return None  # nothing the public sees changed
     comment_id = row.comment_id if kind != "thread" else None
     return Change(row.version, kind, comment_id)
 
@@ -90,6 +105,7 @@ _CHANGES = (
         EVENTS.c.version,
         EVENTS.c.type,
         EVENTS.c.data["comment_id"].as_string().label("comment_id"),
+        EVENTS.c.data["status"].as_string().label("status"),  # CommentPosted's
     )
     .where(
         EVENTS.c.stream_id == sa.bindparam("thread_id"),

@@ -18,9 +18,11 @@ from services.worker.context import open_context
 from services.worker.folding import fold_thread
 from shared.nudges import FOLD_QUEUE
 from shared.settings import Settings
+from shared.store import EventStore
 from tests.integration.conftest import Auth
 from tests.integration.test_min_version import count_statements
 from tests.live_client import LiveReader
+from tests.moderation_log import ThreadLog
 from tests.ports import free_port
 from tests.waiting import wait_for
 
@@ -256,3 +258,31 @@ def test_bad_requests_are_refused_before_streaming(
     answer = api.http.get(path, headers=headers)
     assert answer.status_code == status, answer.text
     assert api.services.hub.subscribers == 0
+
+
+def test_only_published_comments_are_announced_an_approval_announces_one(
+    api: LiveApi,
+) -> None:
+    """Decision 29: the public hears of a held comment when it is approved, never before;
+    one that leaves the page (held by flags, rejected) is a deletion; flags are silent."""
+    log = ThreadLog(api.services.engine, EventStore(api.services.engine))
+    reader = api.reader(since=0)
+    shown = log.post("ann")
+    held = log.post("bob", status="pending", held_for=("pre_moderation",))
+    log.flag(shown, "cat")
+    approved = log.approve(held)
+    hidden = log.hold(shown, "flags")
+    rejected = log.reject(held)
+    featured = log.feature(shown)
+    log.fold()  # no announcement: the slow poll finds the checkpoint moved
+    reader.wait_for_versions(featured)
+    reader.close()
+
+    assert [e.data for e in reader.changes()] == [
+        {"type": "thread", "version": 1},
+        {"type": "comment", "comment_id": shown, "version": 2},
+        {"type": "comment", "comment_id": held, "version": approved},
+        {"type": "delete", "comment_id": shown, "version": hidden},
+        {"type": "delete", "comment_id": held, "version": rejected},
+        {"type": "edit", "comment_id": shown, "version": featured},
+    ]
