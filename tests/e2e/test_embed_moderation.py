@@ -244,7 +244,6 @@ def test_reports_reaching_the_threshold_move_a_comment_to_the_reported_queue(
             expect(item).to_contain_text("1 spam")
             expect(item).to_contain_text("1 abuse")
             expect(item).to_contain_text("A new conversation")
-            shoot(mia, "moderation-reported.png")
 
             reader.locator("#chorus").get_by_role("combobox", name="Sort comments").select_option(
                 "featured"

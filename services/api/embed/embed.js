@@ -26,7 +26,7 @@
   };
   const QUEUES = [["pending", "Pending"], ["reported", "Reported"], ["rejected", "Rejected"]];
   const BANS = [["1", "for 1 day"], ["7", "for 7 days"], ["30", "for 30 days"], ["", "for good"]];
-  const MOD_POLL_MS = 20000;
+  const MOD_POLL_MS = 15000;
 
   // ---- small helpers --------------------------------------------------------------------
   function el(tag, attrs, ...children) {
