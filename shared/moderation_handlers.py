@@ -157,7 +157,10 @@ def _until(given: str | None, now: datetime) -> datetime | None:
         raise InvalidInput("until is an ISO 8601 moment", code="invalid_until") from None
     if until.tzinfo is None:
         raise InvalidInput("until must say its time zone (e.g. Z)", code="invalid_until")
-    until = until.astimezone(UTC)
+    try:
+        until = until.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last moment Python knows
+        raise InvalidInput("until is too far ahead", code="invalid_until") from None
     if until <= now:
         raise InvalidInput("until must be in the future", code="invalid_until")
     return until

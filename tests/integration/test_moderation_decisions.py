@@ -258,7 +258,14 @@ def test_a_ban_is_extended_or_made_permanent_and_the_same_ban_appends_nothing(
 
 
 @pytest.mark.parametrize(
-    "until", ["2000-01-01T00:00:00Z", "2999-01-01T00:00:00", "tomorrow", "2999-13-01T00:00:00Z"]
+    "until",
+    [
+        "2000-01-01T00:00:00Z",
+        "2999-01-01T00:00:00",
+        "tomorrow",
+        "2999-13-01T00:00:00Z",
+        "9999-12-31T23:00:00-05:00",
+    ],
 )
 def test_a_ban_until_the_past_or_without_a_zone_is_refused(
     site: Site, event_count: Callable[[], int], until: str
