@@ -293,3 +293,28 @@ def test_the_queue_is_for_moderators_only(r: Reader, client: TestClient) -> None
     assert client.get("/v1/moderation/queue").status_code == 401
     r.get("/v1/moderation/queue", "eve", status=403)
     r.get("/v1/moderation/queue", MOD, queue="everything", status=422)
+
+
+@pytest.mark.parametrize("sort", ["oldest", "newest", "top", "featured"])
+def test_every_sort_and_listing_follows_the_same_visibility(
+    r: Reader, tree: dict[str, str], sort: str
+) -> None:
+    expected = {
+        None: {tree["top"], tree["reported"], tree["answer"], tree["staff"]},
+        "bob": {tree["top"], tree["held"], tree["reported"], tree["answer"], tree["staff"]},
+        MOD: set(tree.values()),
+    }
+    for user, ids in expected.items():
+        assert set(r.thread(user, sort=sort, limit=1, replies=2)) <= ids
+        pages, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"sort": sort, "limit": 1}
+            if cursor:
+                params["cursor"] = cursor
+            page = r.get("/v1/threads/t1/comments", user, **params)
+            pages.extend(walk(page["comments"]))
+            if not (cursor := page["next_cursor"]):
+                break
+        assert {c["id"] for c in pages} == ids, user
+        replies = r.get(f"/v1/comments/{tree['top']}/replies", user)["replies"]
+        assert [c["id"] for c in replies] == ([tree["held"]] if user else [])
