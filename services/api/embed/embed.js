@@ -16,8 +16,17 @@
   const REPLIES = 3;
   const COLLAPSE_PX = 360;
   const LIVE_RETRY_MS = [1000, 2000, 5000, 10000, 30000];
-  const SORTS = [["oldest", "Oldest"], ["newest", "Newest"], ["top", "Top"]];
-  const ROLE_BADGES = { admin: "Staff", moderator: "Moderator", staff: "Staff" };
+  const SORTS = [["oldest", "Oldest"], ["newest", "Newest"], ["top", "Top"], ["featured", "Featured"]];
+  const MOD_ROLES = ["moderator", "admin"];
+  const STATUS_TAGS = { pending: "Awaiting moderation", rejected: "Not published" };
+  const REASONS = [["spam", "Spam"], ["abuse", "Abuse"], ["off_topic", "Off-topic"], ["other", "Other"]];
+  const HELD_FOR = {
+    pre_moderation: "pre-moderation is on", first_comment: "a first comment", user_premod: "author on pre-moderation",
+    suspect_word: "a suspect word", too_many_links: "too many links", flags: "reported by readers",
+  };
+  const QUEUES = [["pending", "Pending"], ["reported", "Reported"], ["rejected", "Rejected"]];
+  const BANS = [["1", "for 1 day"], ["7", "for 7 days"], ["30", "for 30 days"], ["", "for good"]];
+  const MOD_POLL_MS = 15000;
 
   // ---- small helpers --------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -59,13 +68,20 @@
     return h;
   }
 
-  function tokenSubject(token) {
+  // What the widget shows from the token (the server checks it; this only picks the UI).
+  function tokenClaims(token) {
     try {
       const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(decodeURIComponent(escape(atob(part)))).sub || null;
+      return JSON.parse(decodeURIComponent(escape(atob(part)))) || {};
     } catch (_) {
-      return null;
+      return {};
     }
+  }
+
+  // The text of sanitized HTML, cut short: parsed inert, never inserted.
+  function excerpt(html, max = 140) {
+    const text = new DOMParser().parseFromString(html || "", "text/html").body.textContent.replace(/\s+/g, " ").trim();
+    return text.length > max ? text.slice(0, max - 1) + "…" : text;
   }
 
   function newKey() {
@@ -92,6 +108,12 @@
       this.pending = []; // live comment ids not shown yet
       this.stale = false; // the live feed said too much changed to list: reload on request
       this.posted = new Set(); // ids this reader posted here: never "new" to them
+      this.reported = new Set(); // ids this reader reported
+      this.roles = [];
+      this.isMod = false;
+      this.queue = "pending";
+      this.modTimer = null;
+      this.modDirty = false;
       this.live = null;
       this.root = host.shadowRoot || host.attachShadow({ mode: "open" });
       this.root.replaceChildren(el("style", { text: STYLES }), this.frame());
@@ -113,15 +135,21 @@
       }, bellIcon(), this.bellCount);
       this.bellMenu = el("div", { class: "bell-menu", role: "dialog", "aria-label": "Notifications", hidden: true });
       this.bellWrap = el("div", { class: "bell-wrap", hidden: true }, this.bellButton, this.bellMenu);
+      this.modCount = el("span", { class: "badge", hidden: true });
+      this.modButton = el("button", { type: "button", class: "mod-toggle", hidden: true, "aria-expanded": "false", "aria-controls": "chorus-mod",
+        onclick: () => this.toggleMod() }, "Moderate", this.modCount);
       this.status = el("p", { class: "status", role: "status", "aria-live": "polite" });
       this.composer = this.makeComposer({ placeholder: "Join the discussion…", submit: "Post", onSubmit: (body) => this.post(body, null) });
       this.newBanner = el("button", { type: "button", class: "new-banner", hidden: true, onclick: () => this.showPending() });
       this.context = el("div", { class: "context", hidden: true });
       this.list = el("ol", { class: "comments", "aria-labelledby": "chorus-heading" });
       this.more = el("button", { type: "button", class: "more", hidden: true, text: "Load more comments", onclick: () => this.loadMore() });
-      return el("section", { class: "chorus" },
-        el("header", {}, this.heading, el("div", { class: "tools" }, this.sortSelect, this.bellWrap)),
-        this.composer.form, this.status, this.newBanner, this.context, this.list, this.more);
+      this.modPanel = this.makeModPanel();
+      this.frameRoot = el("section", { class: "chorus" },
+        el("header", {}, this.heading, el("div", { class: "tools" }, this.sortSelect, this.modButton, this.bellWrap)),
+        this.modPanel, el("div", { class: "thread" }, this.composer.form), this.status,
+        el("div", { class: "thread" }, this.newBanner, this.context, this.list, this.more));
+      return this.frameRoot;
     }
 
     say(message) { this.status.textContent = message || ""; }
@@ -166,7 +194,14 @@
       let token = null;
       try { token = typeof source === "function" ? await source() : null; } catch (_) { token = null; }
       this.token = token || null;
-      this.me = this.token ? tokenSubject(this.token) : null;
+      const claims = this.token ? tokenClaims(this.token) : {};
+      this.me = claims.sub || null;
+      this.roles = Array.isArray(claims.roles) ? claims.roles : [];
+      this.isMod = this.roles.some((r) => MOD_ROLES.includes(r));
+      this.modButton.hidden = !this.isMod;
+      clearInterval(this.modPoll);
+      if (this.isMod) this.modPoll = setInterval(() => { if (!document.hidden) this.scheduleMod(); }, MOD_POLL_MS);
+      else this.closeMod();
       this.composer.area.placeholder = this.token ? "Join the discussion…" : "Sign in to comment";
       this.bellWrap.hidden = !this.token;
       if (!this.token) this.closeBell();
@@ -205,6 +240,7 @@
         this.say(err.message);
       }
       if (this.token) this.loadInbox().catch(() => {});
+      if (this.isMod) this.refreshMod();
     }
 
     async loadMore() {
@@ -235,7 +271,9 @@
     // -- a comment --------------------------------------------------------------------------
     renderComment(c) {
       const mine = this.me && c.author && c.author.id === this.me;
-      const article = el("article", { class: "comment" + (c.deleted ? " deleted" : ""), id: `comment-${c.id}`, "data-comment-id": c.id, "aria-label": c.author ? `Comment by ${c.author.name}` : "Deleted comment" });
+      const shown = !c.deleted && c.body_html !== null; // a placeholder says nothing more
+      const held = shown && STATUS_TAGS[c.status];
+      const article = el("article", { class: "comment" + (c.deleted ? " deleted" : "") + (held ? " held" : ""), id: `comment-${c.id}`, "data-comment-id": c.id, "aria-label": c.author ? `Comment by ${c.author.name}` : "Deleted comment" });
       const li = el("li", { class: "item" }, article);
       const name = c.author ? c.author.name : "Deleted";
       const avatar = el("span", { class: "avatar", "aria-hidden": "true", text: c.author ? initials(name) : "–", style: c.author ? `--h:${hue(c.author.id)}` : null });
@@ -244,9 +282,11 @@
         el("span", { class: "name", text: name }),
         badgeOf(c) ? el("span", { class: "staff", text: badgeOf(c) }) : null,
         when,
-        c.edited_at && !c.deleted ? el("span", { class: "edited", title: new Date(c.edited_at).toLocaleString(), text: "edited" }) : null);
+        c.edited_at && !c.deleted ? el("span", { class: "edited", title: new Date(c.edited_at).toLocaleString(), text: "edited" }) : null,
+        c.featured && shown ? el("span", { class: "tag featured", text: "Featured" }) : null,
+        held ? el("span", { class: "tag held", text: held }) : null);
       const body = el("div", { class: "body" });
-      if (c.deleted || c.body_html === null) body.append(el("p", { class: "gone", text: "This comment was deleted." }));
+      if (c.deleted || c.body_html === null) body.append(el("p", { class: "gone", text: c.deleted ? "This comment was deleted." : "This comment is hidden." }));
       else body.innerHTML = c.body_html; // sanitized by the server: the only HTML we insert
       for (const link of body.querySelectorAll("a")) link.target = "_blank";
       article.append(head, body);
@@ -257,7 +297,7 @@
         this.pending = this.pending.filter((id) => id !== c.id);
         this.updateBanner();
       }
-      if (!c.deleted) {
+      if (shown) {
         article.append(this.renderActions(entry));
         requestAnimationFrame(() => this.collapseIfLong(entry));
       }
@@ -309,13 +349,44 @@
       const like = el("button", { type: "button", class: "action like" + (liked ? " on" : ""), "aria-pressed": String(liked),
         "aria-label": `Like (${c.like_count})`, onclick: () => this.toggleLike(entry, like) },
       heartIcon(), el("span", { text: String(c.like_count) }));
-      const actions = el("div", { class: "actions" }, like,
-        el("button", { type: "button", class: "action", text: "Reply", onclick: (e) => this.openReply(entry, e.currentTarget) }));
+      const published = !STATUS_TAGS[c.status];
+      const actions = el("div", { class: "actions" }, published ? like : null,
+        published ? el("button", { type: "button", class: "action", text: "Reply", onclick: (e) => this.openReply(entry, e.currentTarget) }) : null);
       if (entry.mine) {
         if (typeof c.body === "string") actions.append(el("button", { type: "button", class: "action", text: "Edit", onclick: (e) => this.openEdit(entry, e.currentTarget) }));
         actions.append(el("button", { type: "button", class: "action", text: "Delete", onclick: () => this.remove(entry) }));
+      } else if (this.token && published) {
+        const done = this.reported.has(c.id);
+        actions.append(el("button", { type: "button", class: "action report" + (done ? " on" : ""), "aria-expanded": done ? null : "false", text: done ? "Reported" : "Report",
+          onclick: (e) => (this.reported.has(c.id) ? this.say("You reported this comment.") : this.openReport(entry, e.currentTarget)) }));
+      }
+      if (this.isMod) {
+        const act = (fn) => async (e) => { const res = await fn(e.currentTarget); if (res) this.refetch(c.id, res.version); };
+        if (c.status !== "published" && c.status) actions.append(el("button", { type: "button", class: "action", text: "Approve", onclick: act(() => this.decide(c, "approve")) }));
+        if (c.status !== "rejected") actions.append(el("button", { type: "button", class: "action", text: "Reject", "aria-expanded": "false",
+          onclick: (e) => this.openReject(c, entry.article, e.currentTarget, (res) => this.refetch(c.id, res.version)) }));
+        actions.append(el("button", { type: "button", class: "action", text: c.featured ? "Unfeature" : "Feature", onclick: act(() => this.feature(c)) }));
       }
       return actions;
+    }
+
+    // A comment again, as the fold now shows it (null version: as it stands).
+    refetch(id, version) {
+      return this.fetchComment(id, version).then((fresh) => {
+        const current = this.nodes.get(fresh.id);
+        if (!current) return;
+        if (fresh.deleted) return this.markDeleted(current);
+        if (current.article.querySelector("form")) return;
+        const wasHeld = STATUS_TAGS[current.comment.status];
+        this.patchComment(fresh);
+        if (wasHeld && fresh.status === "published") this.setCount(this.count + 1);
+      }).catch((err) => {
+        const current = this.nodes.get(id);
+        if (err.status === 404 && current) { // no longer shown to this reader (held, rejected)
+          if (current.replies.children.length) this.markDeleted(current, "This comment is hidden.");
+          else { current.li.remove(); this.nodes.delete(id); }
+        }
+      });
     }
 
     async toggleLike(entry, button) {
@@ -372,17 +443,19 @@
         const c = await this.fetchComment(res.id, res.version);
         this.version = Math.max(this.version, res.version);
         const li = this.renderComment(c);
+        const held = STATUS_TAGS[c.status];
         if (parent) {
           parent.replies.append(li);
-          parent.comment.reply_count += 1;
+          if (!held) parent.comment.reply_count += 1;
           if (replyForm) replyForm.remove();
         } else {
           this.list.prepend(li); // where the reader is looking, whatever the sort
         }
-        this.setCount(this.count + 1);
+        if (!held) this.setCount(this.count + 1);
         li.querySelector("article").classList.add("fresh");
         li.scrollIntoView({ block: "nearest" });
-        this.say(parent ? "Reply posted." : "Comment posted.");
+        this.say(held ? "Your comment is awaiting moderation: only you can see it until a moderator approves it."
+          : parent ? "Reply posted." : "Comment posted.");
         return true;
       } catch (err) {
         this.say(err.message);
@@ -446,16 +519,16 @@
       }
     }
 
-    markDeleted(entry) {
+    markDeleted(entry, text = "This comment was deleted.") {
       entry.comment.deleted = true;
       entry.article.classList.add("deleted");
-      entry.body.replaceChildren(el("p", { class: "gone", text: "This comment was deleted." }));
+      entry.body.replaceChildren(el("p", { class: "gone", text }));
       entry.article.querySelector(".actions")?.remove();
       entry.article.querySelector(".expand")?.remove();
       const head = entry.article.querySelector(".head");
       head.querySelector(".name").textContent = "Deleted";
       head.querySelector(".avatar").textContent = "–";
-      head.querySelector(".staff")?.remove();
+      head.querySelectorAll(".staff, .tag").forEach((n) => n.remove());
       head.querySelector(".edited")?.remove();
     }
 
@@ -558,19 +631,15 @@
         return this.updateBanner();
       }
       if (typeof change.version === "number") this.version = Math.max(this.version, change.version);
+      if (this.isMod) this.scheduleMod();
       const entry = change.comment_id ? this.nodes.get(change.comment_id) : null;
       const known = entry || this.posted.has(change.comment_id) || this.pending.includes(change.comment_id);
       if (change.type === "comment" && change.comment_id && !known) {
         this.pending.push(change.comment_id);
         this.updateBanner();
-      } else if (entry && (change.type === "edit" || change.type === "like" || change.type === "delete")) {
-        this.fetchComment(change.comment_id, change.version)
-          .then((fresh) => {
-            const current = this.nodes.get(fresh.id);
-            if (!current) return;
-            if (fresh.deleted) this.markDeleted(current);
-            else if (!current.article.querySelector("form")) this.patchComment(fresh);
-          }).catch(() => {});
+      } else if (entry && change.type !== "thread" && (change.type !== "comment" || STATUS_TAGS[entry.comment.status])) {
+        // An edit, like, delete, or a decision on it (a held comment announced on approval).
+        this.refetch(change.comment_id, change.version);
       }
     }
 
@@ -605,6 +674,240 @@
       }
       this.setCount(this.count + shown);
       this.say(shown ? `${plural(shown, "new comment", "new comments")} shown, highlighted.` : "");
+    }
+
+    // -- dialogs: a small form in place; Escape or Cancel closes it, focus goes back --------
+    openSheet(host, opener, { label, fields, submit, onSubmit }) {
+      const open = host.querySelector(":scope > form.sheet");
+      if (open) return open.querySelector("input, select, textarea")?.focus();
+      const form = el("form", { class: "sheet", role: "dialog", "aria-label": label });
+      const close = () => {
+        form.remove();
+        opener.setAttribute("aria-expanded", "false");
+        if (opener.isConnected) opener.focus();
+        if (this.modDirty && !this.modPanel.hidden) this.loadQueue();
+      };
+      const send = el("button", { type: "submit", class: "primary", text: submit });
+      form.append(el("p", { class: "sheet-title", text: label }), ...fields,
+        el("div", { class: "row" }, el("button", { type: "button", class: "link", text: "Cancel", onclick: close }), send));
+      form.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); close(); } });
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        send.disabled = true;
+        const ok = await onSubmit(new FormData(form));
+        send.disabled = false;
+        if (ok) close();
+      });
+      opener.setAttribute("aria-expanded", "true");
+      host.append(form);
+      form.querySelector("input, select, textarea")?.focus();
+    }
+
+    reasonField(label) {
+      return el("label", { class: "field" }, label, el("textarea", { name: "reason", rows: "2", maxlength: "1000" }));
+    }
+
+    openReport(entry, opener) {
+      const c = entry.comment;
+      this.openSheet(entry.article, opener, {
+        label: "Report this comment", submit: "Send report",
+        fields: [
+          el("fieldset", { class: "choices" }, el("legend", { text: "Why?" }),
+            ...REASONS.map(([value, text], i) => el("label", { class: "choice" }, el("input", { type: "radio", name: "why", value, required: i === 0 }), text))),
+          el("label", { class: "field" }, "Note for the moderators (optional)", el("textarea", { name: "note", rows: "2", maxlength: "1000" })),
+        ],
+        onSubmit: async (data) => {
+          const note = String(data.get("note") || "").trim();
+          try {
+            await this.call("POST", `/v1/comments/${encodeURIComponent(c.id)}/flags`, { body: note ? { reason: data.get("why"), note } : { reason: data.get("why") } });
+          } catch (err) {
+            this.say(err.message);
+            return false;
+          }
+          this.reported.add(c.id);
+          opener.textContent = "Reported";
+          opener.classList.add("on");
+          opener.removeAttribute("aria-expanded");
+          this.say("Reported. Thank you: a moderator will look at it.");
+          return true;
+        },
+      });
+    }
+
+    // -- moderation (the buttons show for moderator and admin tokens; the API decides) ---------
+    makeModPanel() {
+      this.modTabs = QUEUES.map(([queue, label]) => el("button", { type: "button", role: "tab", class: "tab", "data-queue": queue,
+        "aria-selected": String(queue === this.queue), onclick: () => { this.queue = queue; this.modTabs.forEach((t) => t.setAttribute("aria-selected", String(t.dataset.queue === queue))); this.loadQueue(); } }, label, el("span", { class: "n" })));
+      this.modList = el("ol", { class: "queue", "aria-label": "Comments in this queue" });
+      this.modEmpty = el("p", { class: "empty", hidden: true, text: "Nothing here." });
+      this.modMore = el("button", { type: "button", class: "more", hidden: true, text: "Load more", onclick: () => this.loadQueue(true) });
+      return el("section", { class: "mod", id: "chorus-mod", "aria-label": "Moderation", hidden: true },
+        this.modHead = el("div", { class: "mod-head" }, el("h3", { text: "Moderation" }),
+          el("button", { type: "button", class: "link", text: "Back to comments", onclick: () => { this.closeMod(); this.modButton.focus(); } })),
+        el("div", { class: "tabs", role: "tablist", "aria-label": "Queues", onkeydown: (e) => {
+          const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+          if (!step) return;
+          const tab = this.modTabs[(QUEUES.findIndex(([q]) => q === this.queue) + step + QUEUES.length) % QUEUES.length];
+          tab.focus();
+          tab.click();
+        } }, ...this.modTabs),
+        this.modList, this.modEmpty, this.modMore);
+    }
+
+    toggleMod() {
+      if (!this.modPanel.hidden) return this.closeMod();
+      this.modPanel.hidden = false;
+      this.frameRoot.classList.add("moderating");
+      this.say("");
+      this.modHead.after(this.status); // messages where the moderator is looking
+      this.modButton.setAttribute("aria-expanded", "true");
+      this.loadQueue();
+    }
+
+    closeMod() {
+      if (!this.modPanel || this.modPanel.hidden) return;
+      this.modPanel.hidden = true;
+      this.frameRoot.classList.remove("moderating");
+      this.say("");
+      this.composer.form.parentNode.after(this.status);
+      this.modButton.setAttribute("aria-expanded", "false");
+      if (this.threadDirty) { this.threadDirty = false; this.load(); }
+    }
+
+    scheduleMod() {
+      clearTimeout(this.modTimer);
+      this.modTimer = setTimeout(() => this.refreshMod(), 300);
+    }
+
+    // The queue again, or only its counts while a moderator is filling in a form.
+    refreshMod() {
+      if (!this.modPanel.hidden && !this.modList.querySelector("form")) return this.loadQueue();
+      this.modDirty = !this.modPanel.hidden;
+      return this.call("GET", "/v1/moderation/queue", { query: { queue: "pending", thread_id: this.threadId, limit: 1 } })
+        .then((page) => this.setModCounts(page.counts)).catch(() => {});
+    }
+
+    setModCounts(counts) {
+      for (const tab of this.modTabs) {
+        const n = counts[tab.dataset.queue] || 0;
+        tab.querySelector(".n").textContent = ` ${n}`;
+        tab.setAttribute("aria-selected", String(tab.dataset.queue === this.queue));
+        tab.tabIndex = tab.dataset.queue === this.queue ? 0 : -1;
+      }
+      const waiting = (counts.pending || 0) + (counts.reported || 0);
+      this.modCount.hidden = !waiting;
+      this.modCount.textContent = waiting > 99 ? "99+" : String(waiting);
+      this.modButton.setAttribute("aria-label", waiting ? `Moderate, ${waiting} waiting` : "Moderate");
+    }
+
+    async loadQueue(more) {
+      this.modDirty = false;
+      const queue = this.queue;
+      try {
+        const page = await this.call("GET", "/v1/moderation/queue",
+          { query: { queue, thread_id: this.threadId, limit: PAGE_SIZE, cursor: more ? this.modMore.dataset.cursor : null } });
+        if (queue !== this.queue) return;
+        this.setModCounts(page.counts);
+        const items = page.comments.map((c) => this.renderQueueItem(c));
+        if (more) this.modList.append(...items); else this.modList.replaceChildren(...items);
+        this.modEmpty.hidden = this.modList.children.length > 0;
+        this.modMore.hidden = !page.next_cursor;
+        if (page.next_cursor) this.modMore.dataset.cursor = page.next_cursor;
+      } catch (err) {
+        this.say(err.message);
+      }
+    }
+
+    renderQueueItem(c) {
+      const name = c.author ? c.author.name : "Deleted";
+      const p = c.parent;
+      const context = p ? `In reply to ${p.author ? p.author.name : "a hidden comment"}: “${excerpt(p.body_html) || "…"}”` : "A new conversation";
+      const why = (c.held_for || []).map((h) => HELD_FOR[h] || h.replace(/_/g, " ")).join(", ");
+      const flags = Object.entries(c.flags || {}).map(([r, n]) => `${n} ${(REASONS.find(([k]) => k === r) || [r, r])[1].toLowerCase()}`).join(", ");
+      const body = el("div", { class: "body" });
+      body.innerHTML = c.body_html || ""; // sanitized by the server
+      for (const link of body.querySelectorAll("a")) link.target = "_blank";
+      const article = el("article", { class: "comment", "data-comment-id": c.id, "aria-label": `Comment by ${name}` },
+        el("p", { class: "ctx", text: context }),
+        el("div", { class: "head" }, el("span", { class: "avatar", "aria-hidden": "true", text: initials(name), style: `--h:${hue(c.author ? c.author.id : "")}` }),
+          el("span", { class: "name", text: name }), badgeOf(c) ? el("span", { class: "staff", text: badgeOf(c) }) : null,
+          el("span", { class: "time", title: new Date(c.created_at).toLocaleString(), text: relativeTime(c.created_at) }),
+          c.featured ? el("span", { class: "tag featured", text: "Featured" }) : null),
+        body,
+        why ? el("p", { class: "why", text: `Held: ${why}` }) : null,
+        flags ? el("p", { class: "why", text: `Reports: ${flags}` }) : null);
+      const after = () => { this.threadDirty = true; this.loadQueue(); };
+      const run = (fn) => async () => { if (await fn()) after(); };
+      const actions = el("div", { class: "actions mod-actions" });
+      if (c.status !== "published" || c.flag_count || Object.keys(c.flags || {}).length) {
+        actions.append(el("button", { type: "button", class: "primary", text: "Approve",
+          "aria-label": `Approve comment by ${name}`, onclick: run(() => this.decide(c, "approve")) }));
+      }
+      if (c.status !== "rejected") actions.append(el("button", { type: "button", class: "action", text: "Reject", "aria-expanded": "false",
+        onclick: (e) => this.openReject(c, article, e.currentTarget, after) }));
+      actions.append(el("button", { type: "button", class: "action", text: c.featured ? "Unfeature" : "Feature", onclick: run(() => this.feature(c)) }));
+      if (c.author) {
+        actions.append(el("button", { type: "button", class: "action", text: "Ban author", "aria-expanded": "false", onclick: (e) => this.openBan(c, article, e.currentTarget) }),
+          el("button", { type: "button", class: "action", text: "Pre-moderate author", onclick: (e) => this.premod(c, e.currentTarget) }));
+      }
+      article.append(actions);
+      return el("li", { class: "qitem" }, article);
+    }
+
+    async modCall(method, path, body, done) {
+      try {
+        const res = await this.call(method, path, { body });
+        this.say(done);
+        return res;
+      } catch (err) {
+        if (err.code === "already_decided") { this.say("Already decided by another moderator."); this.loadQueue(); this.threadDirty = true; }
+        else this.say(err.message);
+        return null;
+      }
+    }
+
+    decide(c, action, reason) {
+      const body = action === "reject" && reason ? { reason } : action === "reject" ? {} : undefined;
+      return this.modCall("POST", `/v1/comments/${encodeURIComponent(c.id)}/${action}`, body,
+        `${action === "approve" ? "Approved" : "Rejected"}: ${c.author ? c.author.name : "comment"}.`);
+    }
+
+    feature(c) {
+      return this.modCall(c.featured ? "DELETE" : "PUT", `/v1/comments/${encodeURIComponent(c.id)}/feature`, undefined, c.featured ? "No longer featured." : "Featured.");
+    }
+
+    openReject(c, host, opener, after) {
+      this.openSheet(host, opener, {
+        label: "Reject this comment", submit: "Reject", fields: [this.reasonField("Reason (optional, for the log)")],
+        onSubmit: async (data) => {
+          const res = await this.decide(c, "reject", String(data.get("reason") || "").trim());
+          if (res) after(res);
+          return Boolean(res);
+        },
+      });
+    }
+
+    openBan(c, host, opener) {
+      this.openSheet(host, opener, {
+        label: `Ban ${c.author.name}`, submit: "Ban",
+        fields: [el("label", { class: "field" }, "How long", el("select", { name: "days" }, ...BANS.map(([value, text]) => el("option", { value, text })))),
+          this.reasonField("Reason (optional)")],
+        onSubmit: async (data) => {
+          const days = Number(data.get("days"));
+          const body = { reason: String(data.get("reason") || "").trim() };
+          if (days) body.until = new Date(Date.now() + days * 864e5).toISOString();
+          return Boolean(await this.modCall("PUT", `/v1/users/${encodeURIComponent(c.author.id)}/ban`, body,
+            `${c.author.name} is banned ${days ? `for ${plural(days, "day", "days")}` : "for good"}.`));
+        },
+      });
+    }
+
+    async premod(c, button) {
+      if (await this.modCall("PUT", `/v1/users/${encodeURIComponent(c.author.id)}/premod`, undefined,
+        `${c.author.name}'s comments will wait for a moderator.`)) {
+        button.textContent = "Author pre-moderated";
+        button.disabled = true;
+      }
     }
 
     // -- the bell ------------------------------------------------------------------------------
@@ -669,10 +972,7 @@
   }
 
   function badgeOf(c) {
-    if (!c.author) return null;
-    if (c.author.badge) return c.author.badge;
-    for (const role of c.author.roles || []) if (ROLE_BADGES[role]) return ROLE_BADGES[role];
-    return null;
+    return c.author && (c.author.badges || []).includes("staff") ? "Staff" : null;
   }
 
   function svg(path, size) {
@@ -696,14 +996,17 @@
   --chorus-font: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   --chorus-fg: #1d1d1f; --chorus-muted: #6b6b70; --chorus-bg: #ffffff; --chorus-soft: #f4f4f6;
   --chorus-border: #e2e2e6; --chorus-accent: #ff6719; --chorus-accent-fg: #ffffff; --chorus-radius: 8px;
+  --chorus-warn: #8a5300; --chorus-warn-soft: #fdf0d8;
   color: var(--chorus-fg); font: 15px/1.5 var(--chorus-font); }
 @media (prefers-color-scheme: dark) { :host(:not([data-theme=light])) {
-  --chorus-fg: #ececef; --chorus-muted: #a0a0a8; --chorus-bg: #17171a; --chorus-soft: #232328; --chorus-border: #34343b; } }
-:host([data-theme=dark]) { --chorus-fg: #ececef; --chorus-muted: #a0a0a8; --chorus-bg: #17171a; --chorus-soft: #232328; --chorus-border: #34343b; }
+  --chorus-fg: #ececef; --chorus-muted: #a0a0a8; --chorus-bg: #17171a; --chorus-soft: #232328; --chorus-border: #34343b;
+  --chorus-warn: #f0b454; --chorus-warn-soft: #3a2e17; } }
+:host([data-theme=dark]) { --chorus-fg: #ececef; --chorus-muted: #a0a0a8; --chorus-bg: #17171a; --chorus-soft: #232328; --chorus-border: #34343b;
+  --chorus-warn: #f0b454; --chorus-warn-soft: #3a2e17; }
 *, *::before, *::after { box-sizing: border-box; }
 [hidden] { display: none !important; }
 .chorus { background: var(--chorus-bg); color: var(--chorus-fg); max-width: 100%; }
-header { display: flex; align-items: center; justify-content: space-between; gap: 12px; border-bottom: 1px solid var(--chorus-border); padding-bottom: 8px; margin-bottom: 12px; }
+header { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 12px; border-bottom: 1px solid var(--chorus-border); padding-bottom: 8px; margin-bottom: 12px; }
 h2 { font-size: 20px; margin: 0; font-weight: 700; }
 .tools { display: flex; align-items: center; gap: 8px; }
 select, textarea, button { font: inherit; color: inherit; }
@@ -742,7 +1045,7 @@ ol.replies { margin-left: 18px; padding-left: 14px; border-left: 2px solid var(-
 .body.collapsed { max-height: ${COLLAPSE_PX}px; overflow: hidden; -webkit-mask-image: linear-gradient(#000 70%, transparent); mask-image: linear-gradient(#000 70%, transparent); }
 .gone { color: var(--chorus-muted); font-style: italic; }
 .expand { margin-left: 38px; }
-.actions { display: flex; gap: 14px; margin: 2px 0 0 38px; }
+.actions { display: flex; flex-wrap: wrap; gap: 0 14px; margin: 2px 0 0 38px; }
 .action { display: inline-flex; align-items: center; gap: 4px; background: none; border: 0; padding: 4px 0; color: var(--chorus-muted); font-size: 13px; font-weight: 600; }
 .action:hover, .action.on { color: var(--chorus-accent); }
 .comment > .composer { margin: 8px 0 4px 38px; }
@@ -762,9 +1065,36 @@ ol.replies { margin-left: 18px; padding-left: 14px; border-left: 2px solid var(-
 .note .excerpt { color: var(--chorus-muted); font-size: 13px; overflow: hidden; text-overflow: ellipsis; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow-wrap: anywhere; }
 .note .when { color: var(--chorus-muted); font-size: 12px; }
 .empty { padding: 12px; margin: 0; color: var(--chorus-muted); }
+.tag { font-size: 11px; font-weight: 700; border-radius: 4px; padding: 0 6px; }
+.tag.held { background: var(--chorus-warn-soft); color: var(--chorus-warn); }
+.tag.featured { background: var(--chorus-accent); color: var(--chorus-accent-fg); }
+.held > .body { opacity: .8; }
+.mod-toggle { position: relative; background: var(--chorus-soft); border: 0; border-radius: 999px; padding: 7px 14px; font-size: 14px; font-weight: 600; }
+.moderating > .thread { display: none; }
+.mod { margin: 0 0 12px; }
+.mod-head { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center; gap: 8px; }
+.mod .status { margin: 8px 0 0; color: var(--chorus-fg); font-weight: 600; }
+h3 { font-size: 17px; margin: 0; }
+.tabs { display: flex; flex-wrap: wrap; gap: 6px; margin: 10px 0 12px; }
+.tab { background: var(--chorus-bg); border: 1px solid var(--chorus-border); border-radius: 999px; padding: 4px 12px; font-size: 14px; font-weight: 600; color: var(--chorus-muted); }
+.tab[aria-selected=true] { background: var(--chorus-fg); border-color: var(--chorus-fg); color: var(--chorus-bg); }
+ol.queue { list-style: none; margin: 0; padding: 0; }
+.qitem { border: 1px solid var(--chorus-border); border-radius: var(--chorus-radius); padding: 2px 12px 10px; margin: 0 0 10px; }
+.ctx { margin: 8px 0 0; color: var(--chorus-muted); font-size: 13px; overflow-wrap: anywhere; }
+.why { margin: 2px 0 0 38px; color: var(--chorus-warn); font-size: 13px; font-weight: 600; }
+.mod-actions { align-items: center; gap: 6px 14px; margin-top: 8px; }
+.mod-actions .primary { padding: 4px 14px; }
+.sheet { display: grid; gap: 8px; max-width: 440px; margin: 8px 0 4px 38px; padding: 10px 12px; background: var(--chorus-soft); border: 1px solid var(--chorus-border); border-radius: var(--chorus-radius); }
+.sheet-title { margin: 0; font-size: 14px; font-weight: 650; }
+.choices { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 0; padding: 0; border: 0; font-size: 14px; }
+.choices legend { float: left; width: 100%; padding: 0; margin: 0 0 2px; color: var(--chorus-muted); font-size: 13px; }
+.choice { display: inline-flex; align-items: center; gap: 4px; }
+.field { display: grid; gap: 4px; color: var(--chorus-muted); font-size: 13px; }
+.field textarea { min-height: 0; color: var(--chorus-fg); }
+.field select { justify-self: start; color: var(--chorus-fg); }
 @media (max-width: 480px) {
   ol.replies { margin-left: 6px; padding-left: 10px; }
-  .body, .actions, .expand, .comment > .composer { margin-left: 0; }
+  .body, .actions, .expand, .comment > .composer, .sheet, .why { margin-left: 0; }
   .hint { display: none; }
 }
 `;
