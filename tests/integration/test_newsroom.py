@@ -33,6 +33,7 @@ from tests.integration.conftest import Auth
 from tests.smtp_sink import Inbox
 from tests.waiting import wait_for
 
+THREADS = ("election", "sports", "open")
 STAFF = {"mod": ["moderator"], "mod2": ["moderator"], "editor": ["admin"]}
 
 
@@ -110,6 +111,8 @@ class Newsroom:
         return [c["id"] for c in body["comments"]], body["counts"]
 
     def comment(self, comment_id: str, user: str | None) -> Response:
+        """The comment as `user` reads it, once the worker has folded what was written."""
+        self.fold(*THREADS)
         return self.call("GET", f"/v1/comments/{comment_id}", user)
 
     def inbox(self, user: str) -> dict[str, str]:
