@@ -7,9 +7,10 @@ bounded by the thread projection's checkpoint, so nothing is announced before a 
 can show it.
 
 Live readers are the public (decision 29): a comment is announced when it is published,
-as posted or when a moderator approves it; a held comment is not announced, and one that
-leaves the page (held by flags, rejected) is announced as a deletion. Flags change nothing
-the public sees and are not announced at all.
+as posted or when a moderator approves it, and one that leaves the page (held by flags,
+rejected) is announced as a deletion. A comment arriving held, or a reader's flag, is
+announced as `queue` with no comment id: the moderators' widgets refetch their queue at
+once, and a reader learns nothing but that the queue moved.
 """
 
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ CHANGE_TYPES: dict[str, str | None] = {
     "CommentRejected": "delete",
     "CommentFeatured": "edit",
     "CommentUnfeatured": "edit",
-    "CommentFlagged": None,
+    "CommentFlagged": "queue",
 }
 """What each event of a thread's stream is to a live reader (None: nothing, it is not
 announced); any other event is "thread"."""
@@ -80,9 +81,11 @@ def changes(
 
 def _change(row: Any) -> Change | None:
     kind = CHANGE_TYPES.get(row.type, "thread")
-    if kind is None or (row.type == "CommentPosted" and row.status == "pending"):
+    if kind is None:
         return None  # nothing the public sees changed
-    comment_id = row.comment_id if kind != "thread" else None
+    if row.type == "CommentPosted" and row.status == "pending":
+        kind = "queue"
+    comment_id = row.comment_id if kind not in ("thread", "queue") else None
     return Change(row.version, kind, comment_id)
 
 

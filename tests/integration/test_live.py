@@ -264,12 +264,13 @@ def test_only_published_comments_are_announced_an_approval_announces_one(
     api: LiveApi,
 ) -> None:
     """Decision 29: the public hears of a held comment when it is approved, never before;
-    one that leaves the page (held by flags, rejected) is a deletion; flags are silent."""
+    one that leaves the page (held by flags, rejected) is a deletion; a held arrival or a
+    flag moves the moderators' queue, announced without a comment id."""
     log = ThreadLog(api.services.engine, EventStore(api.services.engine))
     reader = api.reader(since=0)
     shown = log.post("ann")
     held = log.post("bob", status="pending", held_for=("pre_moderation",))
-    log.flag(shown, "cat")
+    flagged = log.flag(shown, "cat")
     approved = log.approve(held)
     hidden = log.hold(shown, "flags")
     rejected = log.reject(held)
@@ -281,6 +282,8 @@ def test_only_published_comments_are_announced_an_approval_announces_one(
     assert [e.data for e in reader.changes()] == [
         {"type": "thread", "version": 1},
         {"type": "comment", "comment_id": shown, "version": 2},
+        {"type": "queue", "version": 3},
+        {"type": "queue", "version": flagged},
         {"type": "comment", "comment_id": held, "version": approved},
         {"type": "delete", "comment_id": shown, "version": hidden},
         {"type": "delete", "comment_id": held, "version": rejected},
