@@ -11,6 +11,7 @@ stands next to its target and the machine's ceiling measured in the same run
     .venv/bin/python bench/run.py --quick         # scaled down, < 2 min: a smoke run
     .venv/bin/python bench/run.py --only posting,lag --rate 300
     .venv/bin/python bench/run.py --only ceilings,hot,hot-peer --name hot-story  # issue 11
+    .venv/bin/python bench/run.py --only sustained --moderation-words 500  # issue 12
     .venv/bin/python bench/run.py --quick --database chorus_bench_mine \
         --redis-url redis://127.0.0.1:6379/11   # beside another run
 """
@@ -44,6 +45,7 @@ from workload import COMMENTS, REPLY_SHARE, SEED
 from shared.db import create_db_engine
 from shared.ids import new_id
 from shared.store import EventStore
+from shared.tokens import mint_token
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -647,6 +649,25 @@ def report(results: Results, scale: Scale) -> str:
 # --- main ------------------------------------------------------------------------------
 
 
+def moderate(stack: Stack, words: int) -> None:
+    """Word lists the posts are checked against: `words` banned and as many suspect words,
+    none of which the bench's bodies contain, so every post is checked and published."""
+    token = mint_token(JWT_SECRET, sub="bench-admin", name="Admin", roles=["admin"])
+    settings = {
+        "banned_words": [f"zqban{i}" for i in range(words)],
+        "suspect_words": [f"zqsus{i}" for i in range(words)],
+        "max_links": 5,
+    }
+    answer = httpx.put(
+        f"{stack.base_url}/v1/moderation/settings",
+        json=settings,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    log(f"moderation: {words} banned and {words} suspect words, at most 5 links")
+
+
 def terminate(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt  # unwinds through running_stack: everything is stopped
 
@@ -658,6 +679,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="visibility lag: posts/s offered")
     parser.add_argument("--api-workers", type=int, default=2, help="uvicorn processes")
     parser.add_argument("--fold-workers", type=int, default=2, help="chorus worker processes")
+    parser.add_argument(
+        "--moderation-words",
+        type=int,
+        default=0,
+        help="before the scenarios, an admin sets this many banned and as many suspect words "
+        "(none in the bench's bodies) and a link limit: every post is checked against them",
+    )
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="where latest.md and latest.json go"
     )
@@ -692,6 +720,7 @@ def main() -> None:
         "quick": args.quick,
         "api_workers": args.api_workers,
         "fold_workers": args.fold_workers,
+        "moderation_words": args.moderation_words,
         "database": services.database,
         "redis_url": services.redis_url,
     }
@@ -710,6 +739,8 @@ def main() -> None:
     if on_stack:
         with running_stack(args.api_workers, args.fold_workers, services) as stack:
             meta |= services_versions(stack)
+            if args.moderation_words:
+                moderate(stack, args.moderation_words)
             for name in on_stack:
                 attempt(name, lambda name=name: STACK_SCENARIOS[name](stack, scale, results))  # type: ignore[misc]
     if "peer" in chosen:
