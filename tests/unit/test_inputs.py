@@ -42,7 +42,7 @@ def _subclasses(cls: type) -> set[str]:
 
 
 def _schema_of(schema: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
-    """The schemas a parameter may take (an optional one is anyOf [T, null])."""
+    """The schemas a parameter or a body may take (an optional one is anyOf [T, null])."""
     node = node.get("schema", node)
     return [s for s in node.get("anyOf", [node]) if s.get("type") != "null"]
 
@@ -53,8 +53,9 @@ def test_every_request_body_is_an_input_model(schema: dict[str, Any]) -> None:
     for name, operation in _operations(schema):
         body = operation.get("requestBody")
         if body is not None:
-            ref = body["content"]["application/json"]["schema"]["$ref"]
-            bodies[name] = ref.removeprefix("#/components/schemas/")
+            # An optional body (reject's reason) is anyOf [the model, null].
+            [model] = _schema_of(schema, body["content"]["application/json"])
+            bodies[name] = model["$ref"].removeprefix("#/components/schemas/")
 
     assert len(bodies) >= 8
     assert {n: model for n, model in bodies.items() if model not in input_models} == {}
