@@ -1,6 +1,9 @@
 """The word, link and hold rules, without a database."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from linkify_it import LinkifyIt
 
 from shared.errors import InvalidInput
 from shared.moderation_rules import (
@@ -163,3 +166,12 @@ def test_word_lists_are_trimmed_deduplicated_and_bounded() -> None:
     assert len(clean_words([f"w{n}" for n in range(MAX_WORDS)], "w")) == MAX_WORDS
     with pytest.raises(InvalidInput):
         clean_words([f"w{n}" for n in range(MAX_WORDS + 1)], "w")
+
+
+LINKISH_WORDS = ["see", "example", "com", "www", "http", "https", "mailto", "a", "1", "рф"]
+LINKISH_MARKS = [".", ":", "@", "/", "//", " ", ". ", ", ", "\n", "(", ")", "[", "]"]
+
+
+@given(st.lists(st.sampled_from(LINKISH_WORDS + LINKISH_MARKS), max_size=30).map("".join))
+def test_the_quick_check_never_misses_a_link_linkify_would_find(text: str) -> None:
+    assert count_links(text) == len(LinkifyIt().match(text) or ())
