@@ -22,6 +22,7 @@ from services.api.middleware import (
     RequestIdMiddleware,
     UnsafeTextMiddleware,
 )
+from services.api.not_modified_early import EarlyNotModified
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.read_caching import NotModified, not_modified_response
 from services.api.routes import (
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(UnsafeTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # An anonymous reader's current copy, answered 304 before routing (decision 32).
+    app.add_middleware(EarlyNotModified)
     # Outside everything that may refuse a request (decision 24); only the two that never
     # answer themselves are further out, so preflights are timed and carry a request id.
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)

@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 
 from services.api import read_queries as rq
 from services.api.deps import Reader, ServicesDep
@@ -51,6 +52,8 @@ _TAG_BYTES = 16
 MAX_TAGS_CHECKED = 32
 """ETags of one `If-None-Match` that are checked (each costs an HMAC); a client keeps one."""
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?"([\x21\x23-\x7e]*)"\s*(?:,|$)')
+ANONYMOUS = ""
+"""The viewer part of an answer made for a request without a token."""
 
 
 class NotModified(Exception):
@@ -83,10 +86,42 @@ class ETagSigner:
         tag = base64.urlsafe_b64encode(mac.digest()[:_TAG_BYTES]).rstrip(b"=").decode()
         return f"{thread_id}.{version}.{tag}"
 
+    def vouched(self, tags: frozenset[str], request: str, viewer: str) -> dict[str, set[int]]:
+        """Those of `tags` made by us for this request and viewer: versions by thread."""
+        found: dict[str, set[int]] = {}
+        for given in sorted(tags)[:MAX_TAGS_CHECKED]:
+            parts = given.rsplit(".", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[1].isascii():
+                continue
+            thread_id, version = parts[0], int(parts[1])
+            if hmac.compare_digest(given, self.etag(request, viewer, thread_id, version)):
+                found.setdefault(thread_id, set()).add(version)
+        return found
+
 
 @lru_cache(maxsize=4)
-def _signer(secret: str) -> ETagSigner:
+def signer(secret: str) -> ETagSigner:
     return ETagSigner(secret)
+
+
+def client_tags(if_none_match: str) -> frozenset[str]:
+    """The opaque parts of an `If-None-Match` (weak or strong: the same comparison)."""
+    return frozenset(m.group(1) for m in _ENTITY_TAG.finditer(if_none_match))
+
+
+def request_key(path: str, query: str) -> str:
+    """What an ETag covers of the request: its path and query, without `min_version`."""
+    items = sorted((k, v) for k, v in QueryParams(query).multi_items() if k != "min_version")
+    return f"{path}?{urlencode(items)}"
+
+
+def wanted_version(query: str) -> int | None:
+    """The query's `min_version` (0 when absent); None when it is not a number, which the
+    route will refuse."""
+    given = QueryParams(query).get("min_version")
+    if given is None:
+        return 0
+    return int(given) if given.isascii() and given.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -120,15 +155,7 @@ class ReadCache:
 
     def vouched(self) -> dict[str, set[int]]:
         """The client's tags made by us for this request and viewer: versions by thread."""
-        found: dict[str, set[int]] = {}
-        for given in sorted(self.client_tags)[:MAX_TAGS_CHECKED]:
-            parts = given.rsplit(".", 2)
-            if len(parts) != 3 or not parts[1].isdigit() or not parts[1].isascii():
-                continue
-            thread_id, version = parts[0], int(parts[1])
-            if hmac.compare_digest(given, self.etag(thread_id, version)):
-                found.setdefault(thread_id, set()).add(version)
-        return found
+        return self.signer.vouched(self.client_tags, self.request, self.viewer)
 
 
 async def cached_read(
@@ -147,21 +174,21 @@ async def cached_read(
     settings = services.settings
     authorization = request.headers.get("authorization")
     visibility = "public" if authorization is None else "private"
-    tags = [m.group(1) for m in _ENTITY_TAG.finditer(if_none_match or "")]
+    query = request.scope["query_string"].decode("latin-1")
     cache = ReadCache(
-        signer=_signer(settings.jwt_secret),
-        request=_request_key(request),
+        signer=signer(settings.jwt_secret),
+        request=request_key(request.scope["path"], query),
         # The token the route checks (once per request: FastAPI shares the dependency); its
         # subject and role (a moderator reads more) only ever enter the ETag's HMAC.
         viewer=viewer.cache_key,
         cache_control=f"{visibility}, max-age={settings.read_max_age}, "
         f"stale-while-revalidate={STALE_WHILE_REVALIDATE}",
         response=response,
-        client_tags=frozenset(tags),
+        client_tags=client_tags(if_none_match or ""),
         any_tag=(if_none_match or "").strip() == "*",
     )
     vouched = cache.vouched()
-    wanted = _min_version(request)  # None: not a number, which the route will refuse
+    wanted = wanted_version(query)  # None: not a number, which the route will refuse
     if vouched and wanted is not None:
         thread_id, versions = next(iter(vouched.items()))  # one URL is one thread's
         current = services.versions.fresh(thread_id)
@@ -174,17 +201,3 @@ async def cached_read(
 
 
 CachedRead = Annotated[ReadCache, Depends(cached_read)]
-
-
-def _request_key(request: Request) -> str:
-    query = sorted((k, v) for k, v in request.query_params.multi_items() if k != "min_version")
-    return f"{request.url.path}?{urlencode(query)}"
-
-
-def _min_version(request: Request) -> int | None:
-    """The request's `min_version` (0 when absent); None when it is not a number, which the
-    route will refuse."""
-    given = request.query_params.get("min_version")
-    if given is None:
-        return 0
-    return int(given) if given.isascii() and given.isdigit() else None

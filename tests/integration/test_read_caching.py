@@ -10,6 +10,7 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from services.api.app import create_app
+from services.api.not_modified_early import EarlyNotModified
 from services.worker.folding import fold_thread
 from shared.fold_progress import FoldProgress, announce
 from shared.projection_tables import LIVE
@@ -271,3 +272,71 @@ def test_an_announced_version_answers_304s_from_memory_and_a_fold_ends_them_at_o
         wait_for(lambda: services.versions.fresh("t1") == version, "the API to hear the fold")
 
         assert reads.get(url, etag=etag).status_code == 200  # within the trust window
+
+
+class RouteSpy:
+    """Stands between the early 304 and the routes: counts the requests that got past it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.reached = app, 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.reached += 1
+        await self.app(scope, receive, send)
+
+
+def spy_behind_the_early_304(client: TestClient) -> RouteSpy:
+    layer: Any = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(layer, EarlyNotModified):
+        layer = layer.app
+    spy = RouteSpy(layer.app)
+    layer.app = spy
+    return spy
+
+
+def test_an_anonymous_current_copy_is_answered_before_routing_and_nothing_else_is(
+    settings: Settings, auth: Auth, engine: Engine, store: EventStore
+) -> None:
+    """Decision 32: the anonymous 304 skips the route; a token, another query, a copy that
+    is not current, or a version not heard lately goes on to the route as before."""
+    trusting = settings.model_copy(
+        update={"read_version_trust_seconds": 60, "cors_origins": ["https://news.example"]}
+    )
+    with TestClient(create_app(trusting)) as client:
+        reads = Reads(client, auth, engine, store)
+        spy = spy_behind_the_early_304(client)
+        url = "/v1/threads/t1/comments?sort=oldest&limit=5"
+        fresh = reads.get(url)
+        etag = fresh.headers["ETag"]
+        assert reads.get(url, etag=etag).status_code == 304  # the route reads the version
+        reached = spy.reached
+
+        early = reads.get(url, etag=etag, Origin="https://news.example")
+        assert early.status_code == 304
+        assert spy.reached == reached  # answered before routing
+        for header in ("ETag", "Cache-Control", "Vary"):
+            assert early.headers[header] == fresh.headers[header]
+        assert early.headers["Access-Control-Allow-Origin"] == "https://news.example"
+        assert "X-Request-Id" in early.headers
+        same_query_reordered = "/v1/threads/t1/comments?limit=5&sort=oldest&min_version=1"
+        assert reads.get(same_query_reordered, etag=etag).status_code == 304
+        assert spy.reached == reached
+
+        newest = "/v1/threads/t1/comments?sort=newest&limit=5"
+        forged = etag.replace(".", ".9", 1)
+        for path, headers in (
+            (url, {"If-None-Match": etag, **auth("ann")}),  # a token: the route decides
+            (newest, {"If-None-Match": etag}),  # signed for another query
+            (url + "&min_version=999", {"If-None-Match": etag}),  # not reached (422)
+            (url, {"If-None-Match": forged}),
+            (url, {"If-None-Match": "*"}),
+        ):
+            before = spy.reached
+            client.get(path, headers=headers)
+            assert spy.reached == before + 1, (path, headers)
+
+        reads.post()
+        version = reads.fold()
+        client.app.state.services.versions.saw("t1", version)  # type: ignore[attr-defined]
+        assert reads.get(url, etag=etag).status_code == 200  # no longer current: read
