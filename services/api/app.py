@@ -12,6 +12,7 @@ from redis import Redis
 from services.api import live_queries, read_queries
 from services.api.cors import CorsMiddleware
 from services.api.deps import Services
+from services.api.early_reads import EarlyReads
 from services.api.errors import install_error_handlers
 from services.api.fold_waits import FoldWaits
 from services.api.live_hub import LiveHub
@@ -22,7 +23,6 @@ from services.api.middleware import (
     RequestIdMiddleware,
     UnsafeTextMiddleware,
 )
-from services.api.not_modified_early import EarlyNotModified
 from services.api.rate_limit import RateLimited, RateLimiter, rate_limited_response
 from services.api.read_caching import NotModified, not_modified_response
 from services.api.routes import (
@@ -114,8 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(UnsafeTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    # An anonymous reader's current copy, answered 304 before routing (decision 32).
-    app.add_middleware(EarlyNotModified)
+    # An anonymous reader's current copy (304) or page (200), before routing (decision 32).
+    app.add_middleware(EarlyReads)
     # Outside everything that may refuse a request (decision 24); only the two that never
     # answer themselves are further out, so preflights are timed and carry a request id.
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)

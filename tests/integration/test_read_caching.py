@@ -10,7 +10,8 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from services.api.app import create_app
-from services.api.not_modified_early import EarlyNotModified
+from services.api.early_reads import EarlyReads
+from services.api.page_memory import PageMemory, Remembered
 from services.worker.folding import fold_thread
 from shared.fold_progress import FoldProgress, announce
 from shared.projection_tables import LIVE
@@ -288,7 +289,7 @@ class RouteSpy:
 
 def spy_behind_the_early_304(client: TestClient) -> RouteSpy:
     layer: Any = client.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(layer, EarlyNotModified):
+    while not isinstance(layer, EarlyReads):
         layer = layer.app
     spy = RouteSpy(layer.app)
     layer.app = spy
@@ -298,8 +299,9 @@ def spy_behind_the_early_304(client: TestClient) -> RouteSpy:
 def test_an_anonymous_current_copy_is_answered_before_routing_and_nothing_else_is(
     settings: Settings, auth: Auth, engine: Engine, store: EventStore
 ) -> None:
-    """Decision 32: the anonymous 304 skips the route; a token, another query, a copy that
-    is not current, or a version not heard lately goes on to the route as before."""
+    """Decision 32: an anonymous reader's current copy is 304 and its current page is the
+    remembered 200, both without the route; a token, another query, a version not reached
+    or not heard lately goes on to the route as before."""
     trusting = settings.model_copy(
         update={"read_version_trust_seconds": 60, "cors_origins": ["https://news.example"]}
     )
@@ -321,15 +323,24 @@ def test_an_anonymous_current_copy_is_answered_before_routing_and_nothing_else_i
         assert "X-Request-Id" in early.headers
         same_query_reordered = "/v1/threads/t1/comments?limit=5&sort=oldest&min_version=1"
         assert reads.get(same_query_reordered, etag=etag).status_code == 304
+
+        remembered = reads.get(url, Origin="https://news.example")  # no copy of its own
+        forged = reads.get(url, etag=etag.replace(".", ".9", 1))  # not ours: a full page
         assert spy.reached == reached
+        for answer in (remembered, forged):
+            assert answer.status_code == 200
+            assert answer.content == fresh.content
+            for header in ("ETag", "Cache-Control", "Vary", "Content-Type"):
+                assert answer.headers[header] == fresh.headers[header]
+        assert remembered.headers["Access-Control-Allow-Origin"] == "https://news.example"
+        assert remembered.headers["X-Request-Id"] != forged.headers["X-Request-Id"]
 
         newest = "/v1/threads/t1/comments?sort=newest&limit=5"
-        forged = etag.replace(".", ".9", 1)
         for path, headers in (
             (url, {"If-None-Match": etag, **auth("ann")}),  # a token: the route decides
-            (newest, {"If-None-Match": etag}),  # signed for another query
-            (url + "&min_version=999", {"If-None-Match": etag}),  # not reached (422)
-            (url, {"If-None-Match": forged}),
+            (url, auth("ann")),
+            (newest, {"If-None-Match": etag}),  # signed for another query, not remembered
+            (url + "&min_version=999", {}),  # not reached (422)
             (url, {"If-None-Match": "*"}),
         ):
             before = spy.reached
@@ -339,4 +350,22 @@ def test_an_anonymous_current_copy_is_answered_before_routing_and_nothing_else_i
         reads.post()
         version = reads.fold()
         client.app.state.services.versions.saw("t1", version)  # type: ignore[attr-defined]
-        assert reads.get(url, etag=etag).status_code == 200  # no longer current: read
+        before = spy.reached
+        moved = reads.get(url, etag=etag)
+        assert moved.status_code == 200  # no longer current: read, and remembered
+        assert moved.content != fresh.content
+        assert reads.get(url).content == moved.content
+        assert spy.reached == before + 1
+
+
+def test_the_page_memory_keeps_within_its_bound_least_recently_used_out() -> None:
+    memory = PageMemory(max_bytes=100)
+    for name in "abcdefghij":
+        memory.keep(name, Remembered("t1", 1, (), b"x" * 10))
+    assert memory.recall("a") is not None  # full, and "a" is now the latest used
+    memory.keep("k", Remembered("t1", 1, (), b"x" * 10))
+    assert memory.recall("b") is None  # the least recently used went
+    assert memory.recall("a") is not None
+    memory.keep("huge", Remembered("t1", 1, (), b"x" * 11))  # over a tenth of the bound
+    assert memory.recall("huge") is None
+    assert memory.size == 100
