@@ -64,7 +64,7 @@ class EarlyReads:
         if remembered is not None and _current(remembered, services, wanted):
             await _replay(send, remembered)
             return
-        await self.app(scope, receive, _Remembering(send, self.memory, key))
+        await self.app(scope, receive, _Remembering(send, self.memory, key, services))
 
 
 def _anonymous_read(scope: Scope) -> tuple[Services, str, int, Headers] | None:
@@ -91,10 +91,14 @@ def _current(remembered: Remembered, services: Services, wanted: int) -> bool:
 
 
 class _Remembering:
-    """Passes the route's answer on, and keeps an anonymous 200 that names its version."""
+    """Passes the route's answer on, and keeps an anonymous 200 that names its version.
 
-    def __init__(self, send: Send, memory: PageMemory, key: str) -> None:
-        self.send, self.memory, self.key = send, memory, key
+    The version it names is the thread's as the read found it, now: it counts as heard
+    (`ThreadVersions.saw`), as a version read for a 304 does, so the readers of the next
+    moment are answered from memory without waiting for the fold to announce anything."""
+
+    def __init__(self, send: Send, memory: PageMemory, key: str, services: Services) -> None:
+        self.send, self.memory, self.key, self.services = send, memory, key, services
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.version: tuple[str, int] | None = None
         self.body: list[bytes] = []
@@ -109,6 +113,7 @@ class _Remembering:
                 thread_id, version = self.version
                 answer = Remembered(thread_id, version, tuple(self.headers), b"".join(self.body))
                 self.memory.keep(self.key, answer)
+                self.services.versions.saw(thread_id, version)
         await self.send(message)
 
 

@@ -22,12 +22,14 @@ Auth = Callable[..., dict[str, str]]
 @pytest.fixture
 def settings(database_url: str, redis_url: str) -> Settings:
     """Posting limits are off: tests post faster than people do (test_rate_limits turns
-    them on)."""
+    them on). No thread version is trusted from memory: these tests fold in-process and
+    announce nothing, so every read reads (the tests of decisions 27 and 32 turn it on)."""
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         jwt_secret=JWT_SECRET,
         rate_limit_enabled=False,
+        read_version_trust_seconds=0,
     )
 
 
