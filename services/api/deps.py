@@ -6,6 +6,7 @@ sync dependency would cost a trip through the thread pool on every request.
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
@@ -14,6 +15,7 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from services.api.comment_visibility import ANONYMOUS, ReadViewer
+from services.api.cursors import CursorCodec
 from services.api.fold_waits import FoldWaits
 from services.api.live_hub import LiveHub
 from services.api.thread_versions import ThreadVersions
@@ -133,3 +135,16 @@ CommentId = Annotated[
         examples=["01kf3m8q2v9x7c4d5e6f7g8h9j"],
     ),
 ]
+
+
+@lru_cache(maxsize=4)
+def _codec(secret: str) -> CursorCodec:
+    return CursorCodec(secret)
+
+
+async def cursor_codec(services: ServicesDep) -> CursorCodec:
+    """The deployment's cursor signer (a key derived from CHORUS_JWT_SECRET)."""
+    return _codec(services.settings.jwt_secret)
+
+
+Cursors = Annotated[CursorCodec, Depends(cursor_codec)]

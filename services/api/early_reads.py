@@ -27,8 +27,8 @@ from services.api.deps import Services
 from services.api.page_memory import PageMemory, Remembered
 from services.api.read_caching import (
     ANONYMOUS,
-    STALE_WHILE_REVALIDATE,
-    VARY,
+    cache_control,
+    caching_headers,
     client_tags,
     request_key,
     signer,
@@ -135,14 +135,7 @@ async def _replay(send: Send, remembered: Remembered) -> None:
 
 
 async def _not_modified(send: Send, etag: str, services: Services) -> None:
-    cache_control = (
-        f"public, max-age={services.settings.read_max_age}, "
-        f"stale-while-revalidate={STALE_WHILE_REVALIDATE}"
-    )
-    headers = [
-        (b"etag", f'"{etag}"'.encode()),
-        (b"cache-control", cache_control.encode()),
-        (b"vary", VARY.encode()),
-    ]
+    public = cache_control("public", services.settings.read_max_age)
+    headers = [(k.lower().encode(), v.encode()) for k, v in caching_headers(etag, public).items()]
     await send({"type": "http.response.start", "status": 304, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

@@ -109,6 +109,16 @@ def client_tags(if_none_match: str) -> frozenset[str]:
     return frozenset(m.group(1) for m in _ENTITY_TAG.finditer(if_none_match))
 
 
+def cache_control(visibility: str, max_age: int) -> str:
+    """`public` without a token, `private` with one."""
+    return f"{visibility}, max-age={max_age}, stale-while-revalidate={STALE_WHILE_REVALIDATE}"
+
+
+def caching_headers(etag: str, cache_control: str) -> dict[str, str]:
+    """The headers of every cacheable read's answer, 304 or not."""
+    return {"ETag": f'"{etag}"', "Cache-Control": cache_control, "Vary": VARY}
+
+
 def request_key(path: str, query: str) -> str:
     """What an ETag covers of the request: its path and query, without `min_version`."""
     items = sorted((k, v) for k, v in QueryParams(query).multi_items() if k != "min_version")
@@ -139,7 +149,7 @@ class ReadCache:
     """`If-None-Match: *`: the client has some copy, whichever; any answer is 304."""
 
     def headers(self, etag: str) -> dict[str, str]:
-        return {"ETag": f'"{etag}"', "Cache-Control": self.cache_control, "Vary": VARY}
+        return caching_headers(etag, self.cache_control)
 
     def etag(self, thread_id: str, version: int) -> str:
         return self.signer.etag(self.request, self.viewer, thread_id, version)
@@ -181,8 +191,7 @@ async def cached_read(
         # The token the route checks (once per request: FastAPI shares the dependency); its
         # subject and role (a moderator reads more) only ever enter the ETag's HMAC.
         viewer=viewer.cache_key,
-        cache_control=f"{visibility}, max-age={settings.read_max_age}, "
-        f"stale-while-revalidate={STALE_WHILE_REVALIDATE}",
+        cache_control=cache_control(visibility, settings.read_max_age),
         response=response,
         client_tags=client_tags(if_none_match or ""),
         any_tag=(if_none_match or "").strip() == "*",

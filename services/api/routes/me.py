@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api import inbox_queries as iq
 from services.api.cursors import MAX_CURSOR_CHARS
-from services.api.deps import CurrentUser, ServicesDep, ThreadId, WriteContext
+from services.api.deps import CurrentUser, Cursors, ServicesDep, ThreadId, WriteContext
 from services.api.inbox_schemas import (
     ActorPublic,
     InboxPublic,
@@ -22,7 +22,6 @@ from services.api.inbox_schemas import (
 )
 from services.api.openapi import errors
 from services.api.rate_limit import MarkingReadLimit, PreferencesLimit, SubscribingLimit
-from services.api.routes.reads import Cursors
 from shared.commands import ChangePreferences, ChangeSubscription, MarkNotificationsRead
 from shared.fold_progress import UnreadChanged, announce
 

@@ -2,16 +2,15 @@
 settings and the audit log (moderators and admins)."""
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from services.api import moderation_log_queries as log_queries
-from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec
-from services.api.deps import CurrentUser, ServicesDep, ThreadId, WriteContext
+from services.api.cursors import MAX_CURSOR_CHARS
+from services.api.deps import CurrentUser, Cursors, ServicesDep, ThreadId, WriteContext
 from services.api.inputs import InputModel
 from services.api.openapi import errors
 from shared.commands import BanUser, ChangeModerationSettings, LockThread, SetPremod, UnbanUser
@@ -27,18 +26,6 @@ router = APIRouter(
 
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="The token's `sub`")]
 Mode = Literal["post", "pre", "first_comments"]
-
-
-@lru_cache(maxsize=4)
-def _codec(secret: str) -> CursorCodec:
-    return CursorCodec(secret)
-
-
-async def _cursor_codec(services: ServicesDep) -> CursorCodec:
-    return _codec(services.settings.jwt_secret)
-
-
-Cursors = Annotated[CursorCodec, Depends(_cursor_codec)]
 
 
 class BanIn(InputModel):

@@ -8,11 +8,10 @@ from pydantic import BaseModel, Field
 from services.api.comment_json import comment_public
 from services.api.comment_visibility import ReadViewer
 from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec
-from services.api.deps import CurrentUser, ServicesDep
+from services.api.deps import CurrentUser, Cursors, ServicesDep
 from services.api.openapi import errors
 from services.api.queue_queries import Queue, QueueItem, queue_page
 from services.api.read_schemas import CommentPublic
-from services.api.routes.reads import Cursors
 from shared.errors import Forbidden
 from shared.validation import MAX_THREAD_ID_CHARS, THREAD_ID_PATTERN
 

@@ -8,7 +8,7 @@ it is woken by the fold's progress (services/api/fold_waits.py) and then reads o
 """
 
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from typing import Annotated, Protocol, TypeVar
 
 import anyio
@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api import read_queries as rq
 from services.api.comment_json import REPLIES_SORT, comment_public
-from services.api.cursors import MAX_CURSOR_CHARS, CursorCodec, replies_listing, thread_listing
+from services.api.cursors import MAX_CURSOR_CHARS, replies_listing, thread_listing
 from services.api.deps import (
     CommentId,
+    Cursors,
     Reader,
     Services,
     ServicesDep,
@@ -72,18 +73,6 @@ MinVersion = Annotated[
         "a version the thread's log has not reached is refused (422 `min_version_ahead`)",
     ),
 ]
-
-
-@lru_cache(maxsize=4)
-def _codec(secret: str) -> CursorCodec:
-    return CursorCodec(secret)
-
-
-async def cursor_codec(services: ServicesDep) -> CursorCodec:
-    return _codec(services.settings.jwt_secret)
-
-
-Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
 
 
 @router.get(
