@@ -71,6 +71,12 @@ class CommentPosted(DomainEvent):
     status: Literal["published", "pending"] = "published"
     held_for: list[HoldReason] = []
     badges: list[Literal["staff"]] = []
+    # Set by `chorus import` only: where the comment came from (`disqus`, `wordpress`,
+    # `isso`, `chorus`), when it was written there, and the likes the source counted
+    # without saying who. An imported comment notifies no one, now or on a rebuild.
+    imported_from: str | None = None
+    posted_at: datetime | None = None
+    imported_likes: int = 0
 
 
 class CommentEdited(DomainEvent):
