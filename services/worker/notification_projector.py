@@ -157,6 +157,12 @@ class _Conversations:
         root_id = parent.root_id if parent else event.comment_id
         comment = _Comment(event.comment_id, root_id, event.author.id, new=True)
         self.comments[event.comment_id] = comment
+        if event.imported_from is not None:
+            # Imported: known, so that native replies to it notify as to any comment, but it
+            # notifies nobody itself, now or on a rebuild, nor when a moderator approves it.
+            if event.status == "published":
+                self._join(comment.root_id, event.author.id)
+            return
         if event.status == "published":
             self._publish(comment, parent, stored, event.author, event.body, None)
             return
@@ -206,12 +212,15 @@ class _Conversations:
                 kinds.pop(user, None)
         self.published.append(_Published(stored, comment.comment_id, author, body, held, kinds))
         comment.notified, comment.changed = True, True
+        self._join(comment.root_id, author.id)
 
-        participants = self.participants.setdefault(comment.root_id, {})
-        if author.id not in participants:
-            participants[author.id] = None
+    def _join(self, root_id: str, user_id: str) -> None:
+        """The author takes part in the conversation from now on."""
+        participants = self.participants.setdefault(root_id, {})
+        if user_id not in participants:
+            participants[user_id] = None
             self.new_participants.append(
-                {"root_id": comment.root_id, "user_id": author.id, "thread_id": self.thread_id}
+                {"root_id": root_id, "user_id": user_id, "thread_id": self.thread_id}
             )
 
     def _comment(self, comment_id: str) -> _Comment:

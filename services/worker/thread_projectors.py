@@ -66,10 +66,11 @@ def comment_posted(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
         "author_name": event.author.name,
         "body_html": render_markdown(event.body),
         "body": event.body,
-        "created_at": stored.recorded_at,
+        # An imported comment keeps when it was written, and the likes its source counted.
+        "created_at": event.posted_at or stored.recorded_at,
         "edited_at": None,
         "deleted": False,
-        "like_count": 0,
+        "like_count": event.imported_likes,
         "reply_count": 0,
         "descendant_count": 0,
         # Held comments arrive `pending` and count nowhere until approved.
