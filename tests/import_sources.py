@@ -70,3 +70,31 @@ def chain(prefix: str, length: int) -> list[SourceComment]:
     return [
         comment(f"{prefix}{i}", f"{prefix}{i - 1}" if i else None, minute=i) for i in range(length)
     ]
+
+
+class Malformed:
+    """A `chorus import` format whose files are all malformed (for the CLI's refusal)."""
+
+    name: SourceName = "disqus"
+
+    def __init__(self, _path: object) -> None:
+        pass
+
+    def threads(self) -> Iterator[SourceThread | SkippedThread]:
+        from services.worker.imports.model import MalformedFile
+
+        yield thread("fine", [comment("1")])
+        raise MalformedFile('line 12 (<post dsq:id="7">)', "<thread> is missing")
+
+
+class Small:
+    """A `chorus import` format that reads any file as two small threads."""
+
+    name: SourceName = "disqus"
+
+    def __init__(self, _path: object) -> None:
+        pass
+
+    def threads(self) -> Iterator[SourceThread | SkippedThread]:
+        yield thread("one", [comment("1"), comment("2", "1", minute=1)])
+        yield SkippedThread("empty", "no identifier and no url")
