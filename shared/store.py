@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from shared.bulk import insert_rows
 from shared.db import insert_ignoring_conflicts, read_connection, write_transaction
 from shared.errors import ConcurrencyError, Conflict
 from shared.events import DomainEvent
@@ -51,6 +52,10 @@ _ADVANCE = (
     .returning(STREAMS.c.version)
 )
 
+_LAST_POSITION = sa.select(sa.func.max(EVENTS.c.position))
+_POSITIONS_AFTER = sa.select(EVENTS.c.event_id, EVENTS.c.position).where(
+    EVENTS.c.position > sa.bindparam("before")
+)
 _ADVANCE_MANY = (
     STREAMS.update()
     .where(
@@ -172,22 +177,19 @@ class EventStore:
         self,
         conn: Connection,
         appends: Sequence[tuple[str, int, Sequence[NewEvent]]],
-        *,
-        recorded_at: datetime | None = None,
-    ) -> int:
+    ) -> list[StoredEvent]:
         """Append to many streams at once, in the caller's transaction: for bulk writers
-        (`chorus import`), a few large statements instead of a few per stream.
+        (`chorus import`), a few large statements (COPY on PostgreSQL) instead of a few
+        per stream.
 
-        Each entry is (stream, the version it is at, its new events). The caller holds the
-        append lock (`lock_appends`) and read those versions under it, so they are checked
-        here only by the count of streams moved; positions are not returned. Raises
+        Each entry is (stream, the version it is at, its new events). Raises
         `ConcurrencyError` or `Conflict` as `append` does; the caller rolls back.
         """
         appends = [entry for entry in appends if entry[2]]
         if not appends:
-            return 0
+            return []
         lock_appends(conn)
-        at = recorded_at or datetime.now(UTC)
+        before = conn.execute(_LAST_POSITION).scalar() or 0
         fresh = [
             {"stream_id": stream, "version": len(events)}
             for stream, version, events in appends
@@ -199,13 +201,13 @@ class EventStore:
             if version > 0
         ]
         try:
-            if fresh:
-                conn.execute(STREAMS.insert(), fresh)
+            insert_rows(conn, STREAMS, fresh)
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyError("a stream appended to as new exists already") from exc
         if moved and conn.execute(_ADVANCE_MANY, moved).rowcount != len(moved):
             raise ConcurrencyError("a stream is not at the version it was read at")
-        rows = [
+        recorded_at = datetime.now(UTC)
+        rows: list[dict[str, Any]] = [
             {
                 "stream_id": stream,
                 "version": version + offset,
@@ -214,16 +216,19 @@ class EventStore:
                 "schema_version": event.schema_version,
                 "data": event.data,
                 "metadata": event.metadata,
-                "recorded_at": at,
+                "recorded_at": recorded_at,
             }
             for stream, version, events in appends
             for offset, event in enumerate(events, start=1)
         ]
         try:
-            conn.execute(EVENTS.insert(), rows)
+            insert_rows(conn, EVENTS, rows)
         except sa.exc.IntegrityError as exc:
             raise Conflict("an event with this event_id is already stored") from exc
-        return len(rows)
+        # Under the append lock every position past `before` is one of these rows.
+        found = conn.execute(_POSITIONS_AFTER, {"before": before})
+        positions: dict[str, int] = {row.event_id: row.position for row in found}
+        return [StoredEvent(position=positions[row["event_id"]], **row) for row in rows]
 
     def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
         if expected == 0:

@@ -266,6 +266,28 @@ def _fold(
     return Applied(due, frozenset({row["recipient_id"] for row in rows} | retracted_from))
 
 
+def fresh_thread_rows(
+    thread_id: str, events: list[StoredEvent]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The `notification_comments` and `conversation_participants` rows of a thread new to
+    the log whose events notify nobody (imported: `chorus import` folds them in bulk).
+    Raises `ValueError` if any event would notify someone: such a thread folds as usual."""
+    state = _Conversations(thread_id, {}, {}, {})
+    for stored in events:
+        if stored.type not in _READ:
+            continue
+        event = stored.to_domain()
+        if isinstance(event, ev.CommentPosted) and event.imported_from is not None:
+            state.comment_posted(stored, event)
+        elif isinstance(event, ev.CommentRejected):
+            state.comment_rejected(event)
+        else:
+            raise ValueError(f"{stored.type} is not an imported comment's")
+    if state.published:
+        raise ValueError("an event of the thread notifies")
+    return [c.row(thread_id) for c in state.comments.values()], state.new_participants
+
+
 def _load(conn: Connection, thread_id: str, events: list[ev.DomainEvent]) -> _Conversations:
     """The rows the batch reads: subscriptions, the comments it decides on or edits,
     earlier parents and their conversations."""

@@ -9,7 +9,9 @@ A thread is imported whole or not at all. A batch the database refuses is tried 
 in halves until the thread at fault is alone: it is skipped and reported, and every
 other thread of the batch is committed. Ids derive from the source (`ids`), so a second
 run appends nothing and an interrupted run, run again, continues where it stopped.
-After each committed batch `after_batch` gets its threads, to fold them (`folds`).
+Threads new to the log are folded in their batch's transaction (`fresh_fold`); after
+each committed batch `after_batch` gets the other threads it wrote to, to fold them
+(`folds`).
 """
 
 from collections.abc import Callable, Sequence
@@ -19,8 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.worker.imports.folds import AfterBatch, no_folds
+from services.worker.imports.fresh_fold import Render, render_each
 from services.worker.imports.model import SkippedThread, Source, SourceThread
 from services.worker.imports.plan import PlanRefused, ThreadPlan, plan_thread
+from services.worker.imports.rendering_pool import PooledRender
 from services.worker.imports.report import ImportReport
 from services.worker.imports.writer import ThreadOutcome, write_batch
 from shared.db import write_transaction
@@ -64,6 +68,8 @@ class Importer:
         dry_run: bool = False,
         batch_comments: int = DEFAULT_BATCH_COMMENTS,
         after_batch: AfterBatch = no_folds,
+        fold_new_threads: bool = True,
+        render_processes: int = 0,
         progress: Progress | None = None,
     ) -> None:
         self.engine = engine
@@ -72,12 +78,25 @@ class Importer:
         self.dry_run = dry_run
         self.batch_comments = batch_comments
         self.after_batch = after_batch
+        self.fold_new_threads = fold_new_threads
+        self.render_processes = render_processes
+        self.render: Render = render_each
         self.progress = progress
         self.report = ImportReport(source.name, dry_run=dry_run)
         self.total = 0
         self.done = 0
 
     def run(self) -> ImportReport:
+        pool = PooledRender(self.render_processes) if self.render_processes > 0 else None
+        if pool is not None:
+            self.render = pool
+        try:
+            return self._run()
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _run(self) -> ImportReport:
         self.total = count(self.source).comments
         self._tick(0)
         batch: list[ThreadPlan] = []
@@ -116,7 +135,7 @@ class Importer:
 
     def _write(self, plans: list[ThreadPlan]) -> None:
         outcomes = self._write_isolating(plans)
-        written = [o.plan.thread_id for o in outcomes if not o.already_there]
+        written = [o.plan.thread_id for o in outcomes if not (o.already_there or o.folded)]
         if written and not self.dry_run:
             self.after_batch(written)
         for outcome in outcomes:
@@ -126,7 +145,14 @@ class Importer:
     def _write_isolating(self, plans: Sequence[ThreadPlan]) -> list[ThreadOutcome]:
         try:
             with write_transaction(self.engine) as conn:
-                outcomes = write_batch(conn, self.store, self.source.name, plans)
+                outcomes = write_batch(
+                    conn,
+                    self.store,
+                    self.source.name,
+                    plans,
+                    fold=self.fold_new_threads,
+                    render=self.render,
+                )
                 if self.dry_run:
                     raise _DryRun(outcomes)  # rolls the transaction back
             return outcomes

@@ -19,11 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.worker.imports import thread_events as te
+from services.worker.imports.fresh_fold import Render, fold_fresh, render_each
 from services.worker.imports.plan import ThreadPlan
+from shared.bulk import insert_rows
 from shared.handlers import COMMENTS, LIKES, THREADS
 from shared.log_tables import EventRecord
 from shared.moderation_tables import moderation_log
-from shared.store import STREAMS, EventStore, NewEvent, lock_appends
+from shared.store import STREAMS, EventStore, NewEvent, StoredEvent, lock_appends
 
 EVENTS = EventRecord.__table__  # type: ignore[attr-defined]
 CHUNK = 1000
@@ -36,6 +38,7 @@ class ThreadOutcome:
     events: int = 0
     comments_imported: int = 0
     comments_already_there: int = 0
+    folded: bool = False  # in the batch's transaction (a new thread): nothing left to fold
 
     @property
     def already_there(self) -> bool:
@@ -52,9 +55,16 @@ class _Rows:
 
 
 def write_batch(
-    conn: Connection, store: EventStore, source: str, plans: Sequence[ThreadPlan]
+    conn: Connection,
+    store: EventStore,
+    source: str,
+    plans: Sequence[ThreadPlan],
+    *,
+    fold: bool = False,
+    render: Render = render_each,
 ) -> list[ThreadOutcome]:
-    """Append what is missing of `plans` (distinct thread ids) inside `conn`'s transaction."""
+    """Append what is missing of `plans` (distinct thread ids) inside `conn`'s transaction;
+    with `fold`, fold the threads it creates too (`fresh_fold`)."""
     lock_appends(conn)
     versions = _versions(conn, [p.thread_id for p in plans])
     known = [p for p in plans if versions.get(p.thread_id, 0) > 0]
@@ -95,8 +105,17 @@ def write_batch(
         outcome.events = len(events)
         appends.append((plan.thread_id, version, events))
         outcomes.append(outcome)
-    store.append_many(conn, appends)
+    stored = store.append_many(conn, appends)
     _write_index(conn, rows)
+    if fold:
+        fresh = {tid for tid, version, events in appends if version == 0 and events}
+        by_thread: dict[str, list[StoredEvent]] = {}
+        for event in stored:
+            if event.stream_id in fresh:
+                by_thread.setdefault(event.stream_id, []).append(event)
+        folded = fold_fresh(conn, by_thread.values(), render)
+        for outcome in outcomes:
+            outcome.folded = outcome.plan.thread_id in folded
     return outcomes
 
 
@@ -163,8 +182,7 @@ def _change(made: te.CommentEvents, new: list[NewEvent]) -> dict[str, Any]:
 
 def _write_index(conn: Connection, rows: _Rows) -> None:
     for table, values in ((THREADS, rows.threads), (COMMENTS, rows.comments), (LIKES, rows.likes)):
-        if values:
-            conn.execute(table.insert(), values)
+        insert_rows(conn, table, values)
     for change in rows.changed:
         conn.execute(_CHANGE, change)
     for chunk in _chunks(rows.decisions):
