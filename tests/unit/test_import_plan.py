@@ -1,5 +1,7 @@
 """The import engine's pure parts: ids, the plan of a thread, the events' data."""
 
+import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -49,6 +51,21 @@ def test_duplicate_keys_are_skipped() -> None:
     plan = plan_thread("disqus", thread("t", [comment("a"), comment("a", minute=2)]))
     assert len(plan.comments) == 1
     assert [s.reason for s in plan.skipped] == ["duplicate key"]
+
+
+def test_event_ids_are_uuid5s_and_comment_ids_crockford_base32() -> None:
+    for key in ("1", "post:7", "ünïcode"):
+        expected = uuid.uuid5(ids.NAMESPACE, f"chorus-import:disqus:{key}:posted")
+        assert ids.event_id("disqus", key, "posted") == str(expected)
+    moment = datetime(2016, 5, 4, 3, 2, 1, 123000, tzinfo=UTC)
+    value = int(moment.timestamp() * 1000) << 80 | int.from_bytes(
+        hashlib.sha256(b"disqus:9").digest()[:10], "big"
+    )
+    digits = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        digits.append("0123456789abcdefghjkmnpqrstvwxyz"[digit])
+    assert ids.derived_comment_id("disqus", "9", moment) == "".join(reversed(digits))
 
 
 def test_derived_ids_are_stable_and_shaped_like_native_ones() -> None:
