@@ -224,6 +224,8 @@ def import_(
     bar, then a report. Run it again: what is already there is not appended twice.
 
     A malformed file is refused whole, naming the place, before anything is appended."""
+    import os
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -265,6 +267,7 @@ def import_(
                 dry_run=dry_run,
                 batch_comments=batch,
                 after_batch=after,
+                render_processes=os.cpu_count() or 1,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
             report = importer.run()

@@ -25,6 +25,7 @@ from services.worker.rebuild import rebuild_notifications
 from services.worker.verify import verify
 from shared.handlers import MAX_DEPTH
 from shared.notification_tables import email_outbox, notifications
+from shared.rendering import render_markdown
 from shared.settings import Settings, get_settings
 from shared.store import EventStore
 from tests.import_sources import START, ListSource, chain, comment, thread
@@ -256,3 +257,17 @@ def test_chorus_import_reports(tmp_path: Path, engine: Engine) -> None:
     with engine.connect() as conn:
         created = conn.execute(sa.text("SELECT min(created_at) FROM comment_view")).scalar()
     assert str(created).startswith(str(START.date()))
+
+
+def test_bodies_rendered_in_a_pool_read_as_rendered_here(engine: Engine) -> None:
+    threads = [
+        thread(f"t{i}", [comment(f"{i}-{j}", body=f"*{i}* and `{j}`") for j in range(30)])
+        for i in range(10)
+    ]
+    report = Importer(engine, ListSource(threads), render_processes=2).run()
+    assert report.comments_imported == 300
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT body, body_html FROM comment_view")).all()
+    assert len(rows) == 300
+    assert all(html == render_markdown(body) for body, html in rows)
+    assert verify(engine).ok

@@ -150,7 +150,7 @@ class Importer:
                     self.store,
                     self.source.name,
                     plans,
-                    fold=self.fold_new_threads,
+                    fold=self.fold_new_threads and not self.dry_run,
                     render=self.render,
                 )
                 if self.dry_run:
