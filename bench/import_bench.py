@@ -87,7 +87,7 @@ def child(args: argparse.Namespace) -> None:
     """The import itself, in a process of its own; prints its figures as JSON."""
     from services.worker.imports.engine import Importer
     from services.worker.imports.folds import FoldHere, NudgeFolds, no_folds
-    from services.worker.imports.formats import open_source
+    from services.worker.imports.formats import close_source, open_source
     from shared.db import create_db_engine
     from shared.store import EventStore
 
@@ -110,7 +110,10 @@ def child(args: argparse.Namespace) -> None:
         render_processes=args.render_processes,
         fold_new_threads=not args.no_fresh_fold,
     )
-    report = importer.run()
+    try:
+        report = importer.run()
+    finally:
+        close_source(source)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
     print(
         json.dumps(

@@ -231,7 +231,7 @@ def import_(
 
     from services.worker.imports.engine import Importer
     from services.worker.imports.folds import AfterBatch, FoldHere, NudgeFolds, no_folds
-    from services.worker.imports.formats import UnknownFormat, open_source
+    from services.worker.imports.formats import UnknownFormat, close_source, open_source
     from services.worker.imports.model import MalformedFile
     from services.worker.imports.report_text import report_lines
     from shared.db import create_db_engine
@@ -275,6 +275,7 @@ def import_(
         typer.echo(f"chorus import: {file}: {exc.where}: {exc.problem}; nothing imported", err=True)
         raise typer.Exit(1) from None
     finally:
+        close_source(source)
         engine.dispose()
         if redis is not None:
             redis.close()

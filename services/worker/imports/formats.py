@@ -2,7 +2,8 @@
 
 Imported lazily, by name, so the command starts fast and names the format whose reader
 is missing rather than failing to start. Each reader is a class (or function) taking
-the file's path and returning a `Source`.
+the file's path and returning a `Source`; one with a `close()` (a staging file to
+delete) is closed when the import ends (`close_source`).
 """
 
 import importlib
@@ -11,9 +12,9 @@ from pathlib import Path
 from services.worker.imports.model import Source
 
 READERS: dict[str, tuple[str, str]] = {
-    "disqus": ("services.worker.imports.disqus", "DisqusExport"),
-    "wordpress": ("services.worker.imports.wordpress", "WordPressExport"),
-    "isso": ("services.worker.imports.isso", "IssoDatabase"),
+    "disqus": ("services.worker.imports.disqus", "DisqusSource"),
+    "wordpress": ("services.worker.imports.wordpress", "WordPressSource"),
+    "isso": ("services.worker.imports.isso", "IssoSource"),
     "chorus": ("services.worker.imports.chorus_format", "ChorusExport"),
 }
 
@@ -32,3 +33,9 @@ def open_source(format_name: str, path: Path) -> Source:
         raise UnknownFormat(f"no reader for {format_name!r} in this build ({exc})") from exc
     source: Source = reader(path)
     return source
+
+
+def close_source(source: Source) -> None:
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()
