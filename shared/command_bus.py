@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from shared import replays
 from shared.commands import Actor, Answers, Command, RequestContext
+from shared.erasure_handlers import erased_in
 from shared.errors import IdempotencyKeyReused
 from shared.group_commit import GroupCommitter
 from shared.handlers import Handlers
@@ -184,9 +185,12 @@ def remember_people(conn: Connection, actors: Sequence[Actor]) -> None:
     """The latest token wins: name and email as each person last presented them.
 
     Once per batch: insert, or update only when something changed (no row churn for
-    the common case of a known person writing again).
+    the common case of a known person writing again). Not the people this batch erased.
     """
-    latest = {actor.id: actor for actor in actors}
+    erased = erased_in(conn)
+    latest = {actor.id: actor for actor in actors if actor.id not in erased}
+    if not latest:
+        return
     now = datetime.now(UTC)
     rows = [
         {"user_id": a.id, "name": a.name, "email": a.email, "updated_at": now}

@@ -6,6 +6,11 @@ tails `position > last_seen` never skips an event that commits late. SQLite
 writers are serialized by `BEGIN IMMEDIATE`, which gives the same guarantee.
 A transaction that takes the lock up front (`lock_appends`, as group commit does)
 pays for it once, however many appends it makes.
+
+Personal data (decision 33): an event's personal fields (`shared.personal_data`) are
+blanked in its `events` row and written to `personal_data` in the same transaction, one
+statement for the whole append; every read joins them back, so `StoredEvent.data` is the
+event as appended until its person is erased, and blank ("") after.
 """
 
 import math
@@ -21,7 +26,8 @@ from shared.db import insert_ignoring_conflicts, read_connection, write_transact
 from shared.errors import ConcurrencyError, Conflict
 from shared.events import DomainEvent
 from shared.ids import new_event_id
-from shared.log_tables import EventRecord, StreamRecord
+from shared.log_tables import PERSONAL_DATA, EventRecord, StreamRecord
+from shared.personal_data import merge, split
 from shared.timeutil import as_utc
 from shared.upcasting import to_domain
 
@@ -41,6 +47,11 @@ _BOUNDED_LOCK = sa.text(
     " SELECT pg_advisory_xact_lock(:key) FROM bounds"
 ).bindparams(key=APPEND_LOCK_KEY)
 _INSERT_EVENTS = EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True)
+_INSERT_PERSONAL = PERSONAL_DATA.insert()
+# Every read of the log: the event row with its personal fields, if it has any left.
+_WITH_PERSONAL = sa.select(EVENTS, PERSONAL_DATA.c.fields.label("personal")).outerjoin(
+    PERSONAL_DATA, PERSONAL_DATA.c.event_id == EVENTS.c.event_id
+)
 _ADVANCE = (
     STREAMS.update()
     .where(
@@ -150,13 +161,17 @@ class EventStore:
             }
             for offset, event in enumerate(events, start=1)
         ]
+        logged, personal = split_personal(rows)
         try:
-            result = conn.execute(_INSERT_EVENTS, rows)
+            result = conn.execute(_INSERT_EVENTS, logged)
         except sa.exc.IntegrityError as exc:
             raise Conflict("an event with this event_id is already stored") from exc
+        positions = list(result.scalars())
+        insert_personal(conn, personal)
+        # The caller's events as they were appended: their personal fields included.
         return [
             StoredEvent(position=position, **row)
-            for position, row in zip(result.scalars(), rows, strict=True)
+            for position, row in zip(positions, rows, strict=True)
         ]
 
     def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
@@ -186,8 +201,7 @@ class EventStore:
         conn: Connection | None = None,
     ) -> list[StoredEvent]:
         query = (
-            sa.select(EVENTS)
-            .where(EVENTS.c.stream_id == stream_id, EVENTS.c.version > after_version)
+            _WITH_PERSONAL.where(EVENTS.c.stream_id == stream_id, EVENTS.c.version > after_version)
             .order_by(EVENTS.c.version)
             .limit(limit)
         )
@@ -197,8 +211,7 @@ class EventStore:
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         query = (
-            sa.select(EVENTS)
-            .where(EVENTS.c.position > after_position)
+            _WITH_PERSONAL.where(EVENTS.c.position > after_position)
             .order_by(EVENTS.c.position)
             .limit(limit)
         )
@@ -207,6 +220,38 @@ class EventStore:
     def _fetch(self, query: sa.Select[Any]) -> list[StoredEvent]:
         with read_connection(self.engine) as conn:
             return [_stored(row._mapping) for row in conn.execute(query)]
+
+
+def split_personal(
+    rows: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Event rows as the log keeps them (personal fields blank), and their `personal_data`
+    rows. For any appender that inserts event rows itself (a bulk import): the log must
+    never hold what this leaves out."""
+    logged: list[dict[str, Any]] = []
+    personal: list[dict[str, Any]] = []
+    for row in rows:
+        parts = split(row["type"], row["data"], row["metadata"])
+        if parts.subject_id is None:
+            logged.append(row)
+            continue
+        logged.append({**row, "data": parts.data})
+        personal.append(
+            {"event_id": row["event_id"], "subject_id": parts.subject_id, "fields": parts.fields}
+        )
+    return logged, personal
+
+
+def insert_personal(conn: Connection, personal: Sequence[dict[str, Any]]) -> None:
+    """Write `split_personal`'s rows: one statement, in the caller's transaction."""
+    if personal:
+        conn.execute(_INSERT_PERSONAL, list(personal))
+
+
+def with_personal(data: dict[str, Any], personal: dict[str, Any] | None) -> dict[str, Any]:
+    """An event row's data with its `personal_data` fields (a LEFT JOIN's, or None) put back:
+    for the few queries that read `events` themselves rather than through the store."""
+    return merge(data, personal)
 
 
 def _stored(row: Any) -> StoredEvent:
@@ -218,7 +263,7 @@ def _stored(row: Any) -> StoredEvent:
         event_id=row["event_id"],
         type=row["type"],
         schema_version=row["schema_version"],
-        data=row["data"],
+        data=merge(row["data"], row["personal"]),
         metadata=row["metadata"],
         recorded_at=recorded_at,
     )
