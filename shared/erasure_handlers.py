@@ -78,6 +78,7 @@ class ErasureHandlers:
             raise InvalidInput("not a valid user id", code="invalid_user_id")
         by_thread, undeleted = _comments_by_thread(conn, user)
         heard = _threads_heard(conn, user)
+        _note_erased(conn, user)  # even with nothing left: this request must not record them
         if not heard and not undeleted and not _anything_kept(conn, user):
             return ErasedPerson(user_id=user, threads=0, comments=0)  # nothing left to forget
         threads = sorted(set(by_thread) | heard)
@@ -110,7 +111,6 @@ class ErasureHandlers:
                 .where(outbox.c.comment_id.in_(mine), outbox.c.status == "pending")
                 .values(status="skipped", last_error="the comment's author was erased")
             )
-        _note_erased(conn, user)
         return ErasedPerson(user_id=user, threads=len(threads), comments=len(mine))
 
 
