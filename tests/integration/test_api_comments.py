@@ -42,7 +42,7 @@ def test_posting_to_a_new_thread_registers_it_and_records_the_comment(
         "held_for": [],
         "badges": [],
     }
-    assert posted.metadata["actor"] == {"id": "ann", "name": "Ann"}
+    assert posted.metadata["actor"] == {"id": "ann"}  # names live in `people` (decision 33)
     assert posted.metadata["request_id"] == response.headers["x-request-id"]
 
 
