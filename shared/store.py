@@ -142,37 +142,29 @@ class EventStore:
                 return self._append(own, stream_id, events, expected_version)
         return self._append(conn, stream_id, events, expected_version)
 
+    def append_many(
+        self, appends: Sequence["StreamAppend"], *, conn: Connection
+    ) -> list[StoredEvent]:
+        """Several streams' appends in the caller's transaction, for bulk writers (an
+        import): each stream's optimistic check as `append` makes it, then one statement
+        for all the events and one for their personal data. Raises as `append` does."""
+        lock_appends(conn)
+        recorded_at = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        for each in appends:
+            if not each.events:
+                continue
+            new = each.expected_version + len(each.events)
+            self._advance_stream(conn, each.stream_id, each.expected_version, new)
+            rows.extend(_rows(each.stream_id, each.events, each.expected_version, recorded_at))
+        return _insert(conn, rows)
+
     def _append(
         self, conn: Connection, stream_id: str, events: Sequence[NewEvent], expected: int
     ) -> list[StoredEvent]:
         lock_appends(conn)
         self._advance_stream(conn, stream_id, expected, expected + len(events))
-        recorded_at = datetime.now(UTC)
-        rows: list[dict[str, Any]] = [
-            {
-                "stream_id": stream_id,
-                "version": expected + offset,
-                "event_id": event.event_id,
-                "type": event.type,
-                "schema_version": event.schema_version,
-                "data": event.data,
-                "metadata": event.metadata,
-                "recorded_at": recorded_at,
-            }
-            for offset, event in enumerate(events, start=1)
-        ]
-        logged, personal = split_personal(rows)
-        try:
-            result = conn.execute(_INSERT_EVENTS, logged)
-        except sa.exc.IntegrityError as exc:
-            raise Conflict("an event with this event_id is already stored") from exc
-        positions = list(result.scalars())
-        insert_personal(conn, personal)
-        # The caller's events as they were appended: their personal fields included.
-        return [
-            StoredEvent(position=position, **row)
-            for position, row in zip(positions, rows, strict=True)
-        ]
+        return _insert(conn, _rows(stream_id, events, expected, datetime.now(UTC)))
 
     def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
         if expected == 0:
@@ -220,6 +212,50 @@ class EventStore:
     def _fetch(self, query: sa.Select[Any]) -> list[StoredEvent]:
         with read_connection(self.engine) as conn:
             return [_stored(row._mapping) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of `append_many`."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int
+
+
+def _rows(
+    stream_id: str, events: Sequence[NewEvent], expected: int, recorded_at: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "stream_id": stream_id,
+            "version": expected + offset,
+            "event_id": event.event_id,
+            "type": event.type,
+            "schema_version": event.schema_version,
+            "data": event.data,
+            "metadata": event.metadata,
+            "recorded_at": recorded_at,
+        }
+        for offset, event in enumerate(events, start=1)
+    ]
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[StoredEvent]:
+    """Insert event rows (their personal fields split out) and return them as stored."""
+    if not rows:
+        return []
+    logged, personal = split_personal(rows)
+    try:
+        result = conn.execute(_INSERT_EVENTS, logged)
+    except sa.exc.IntegrityError as exc:
+        raise Conflict("an event with this event_id is already stored") from exc
+    positions = list(result.scalars())
+    insert_personal(conn, personal)
+    # The caller's events as they were appended: their personal fields included.
+    return [
+        StoredEvent(position=position, **row) for position, row in zip(positions, rows, strict=True)
+    ]
 
 
 def split_personal(

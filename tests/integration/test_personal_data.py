@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shared.db import create_db_engine, write_transaction
+from shared.errors import ConcurrencyError
 from shared.log_tables import PERSONAL_DATA
 from shared.migrate import upgrade
-from shared.store import EventStore, NewEvent
+from shared.store import EventStore, NewEvent, StreamAppend
 
 ANN = {"id": "u-1", "name": "Ann Example"}
 
@@ -90,6 +91,30 @@ def test_once_the_personal_row_is_gone_reads_are_blank(store: EventStore, engine
     (event,) = store.read_stream("t1")
     assert (event.data["author"], event.data["body"]) == ({"id": "u-1", "name": ""}, "")
     assert event.to_domain().model_dump()["body"] == ""
+
+
+def test_a_bulk_append_splits_too_and_checks_every_stream(
+    store: EventStore, engine: Engine
+) -> None:
+    store.append("t2", [NewEvent(type="ThreadRegistered", data={"title": None, "url": None})], 0)
+    with write_transaction(engine) as conn:
+        stored = store.append_many(
+            [
+                StreamAppend("t1", [posted("c1", "First words")], 0),
+                StreamAppend("t2", [posted("c2", "Second words")], 1),
+            ],
+            conn=conn,
+        )
+
+    assert [(e.stream_id, e.version, e.data["body"]) for e in stored] == [
+        ("t1", 1, "First words"),
+        ("t2", 2, "Second words"),
+    ]
+    assert store.read_all() == [store.read_stream("t2")[0], *stored]
+    assert all(data["body"] == "" for kind, data, _ in raw_log(engine) if kind == "CommentPosted")
+    assert len(personal_rows(engine)) == 2
+    with pytest.raises(ConcurrencyError), write_transaction(engine) as conn:
+        store.append_many([StreamAppend("t1", [posted("c3")], 0)], conn=conn)
 
 
 def test_migration_0009_moves_older_events_out_and_keeps_the_log_append_only(
