@@ -24,7 +24,7 @@ from shared.handlers import Handlers
 from shared.notification_tables import people
 from shared.nudges import Nudger, NudgeThread
 from shared.results import Result
-from shared.store import EventStore, NewEvent, StoredEvent
+from shared.store import EventStore, NewEvent, StoredEvent, defer_personal, flush_personal
 from shared.streams import is_thread_stream
 from shared.write_index import IdempotencyRecord
 
@@ -73,10 +73,16 @@ class CommandBus:
             max_batch=max_batch,
             item_retries=retries,
             max_waiting=max_waiting,
-            before_commit=lambda conn, contexts: remember_people(conn, [c.actor for c in contexts]),
+            before_commit=self._before_commit,
             after_commit=self._nudge,
         )
         self.on_appended = on_appended
+
+    @staticmethod
+    def _before_commit(conn: Connection, contexts: Sequence[RequestContext]) -> None:
+        """The batch's shared step: its personal rows in one statement, then its people."""
+        flush_personal(conn)
+        remember_people(conn, [c.actor for c in contexts])
 
     def execute(self, command: Answers[R], ctx: RequestContext) -> R:
         """Handle `command` in the next shared transaction; answer once it is committed.
@@ -127,6 +133,7 @@ class CommandBus:
             self.nudges.add(moved)
 
     def _run(self, conn: Connection, command: Command, ctx: RequestContext) -> Outcome:
+        defer_personal(conn)  # written once for the batch, in `_before_commit`
         appended: list[StoredEvent] = []
         token = _appended.set(appended)
         try:

@@ -34,7 +34,7 @@ from shared.notification_tables import (
     user_preferences,
 )
 from shared.results import ErasedPerson
-from shared.store import STREAMS
+from shared.store import STREAMS, flush_personal
 from shared.streams import user_stream
 from shared.user_handlers import Append
 from shared.write_index import CommentState, IdempotencyRecord
@@ -76,6 +76,7 @@ class ErasureHandlers:
             raise Forbidden("only the person themselves or an admin may erase a person")
         if not 0 < len(user) <= MAX_USER_ID or "\x00" in user:
             raise InvalidInput("not a valid user id", code="invalid_user_id")
+        flush_personal(conn)  # what this batch wrote before is deleted with the rest
         by_thread, undeleted = _comments_by_thread(conn, user)
         heard = _threads_heard(conn, user)
         _note_erased(conn, user)  # even with nothing left: this request must not record them

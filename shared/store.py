@@ -37,6 +37,7 @@ STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 # Any fixed 64-bit number: the key of the advisory lock that orders appends.
 APPEND_LOCK_KEY = 0x43686F727573
 _LOCKED_BY = "chorus_appends_locked_by"
+_DEFERRED = "chorus_personal_deferred"
 # Built once: constructing a statement costs more than executing a cached one.
 _LOCK = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY))
 # The same, with the lock wait and every statement of the transaction bounded (SET LOCAL),
@@ -251,7 +252,11 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[StoredEvent]:
     except sa.exc.IntegrityError as exc:
         raise Conflict("an event with this event_id is already stored") from exc
     positions = list(result.scalars())
-    insert_personal(conn, personal)
+    deferred = _deferred(conn)
+    if deferred is None:
+        insert_personal(conn, personal)
+    else:
+        deferred.extend(personal)
     # The caller's events as they were appended: their personal fields included.
     return [
         StoredEvent(position=position, **row) for position, row in zip(positions, rows, strict=True)
@@ -282,6 +287,32 @@ def insert_personal(conn: Connection, personal: Sequence[dict[str, Any]]) -> Non
     """Write `split_personal`'s rows: one statement, in the caller's transaction."""
     if personal:
         conn.execute(_INSERT_PERSONAL, list(personal))
+
+
+def defer_personal(conn: Connection) -> None:
+    """Collect the personal rows of `conn`'s running transaction instead of inserting them
+    at each append, until `flush_personal`: a group commit's batch then writes them in one
+    statement rather than one per command. Whoever defers must flush before committing,
+    and before anything in the transaction reads or deletes `personal_data`."""
+    held = conn.info.get(_DEFERRED)
+    if held is None or held[0] is not conn.get_transaction():
+        conn.info[_DEFERRED] = (conn.get_transaction(), [])
+
+
+def flush_personal(conn: Connection) -> None:
+    """Insert what `defer_personal` collected so far (the transaction keeps deferring)."""
+    deferred = _deferred(conn)
+    if deferred:
+        insert_personal(conn, deferred)
+        deferred.clear()
+
+
+def _deferred(conn: Connection) -> list[dict[str, Any]] | None:
+    held = conn.info.get(_DEFERRED)
+    if held is None or held[0] is not conn.get_transaction():
+        return None  # not deferring, or deferred by a transaction that has ended
+    rows: list[dict[str, Any]] = held[1]
+    return rows
 
 
 def with_personal(data: dict[str, Any], personal: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,18 +2,23 @@
 it back on every read; migration 0009 moves what older releases wrote into the log."""
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from shared.command_bus import CommandBus
+from shared.commands import Actor, EraseUser, PostComment, RequestContext
 from shared.db import create_db_engine, write_transaction
 from shared.errors import ConcurrencyError
 from shared.log_tables import PERSONAL_DATA
 from shared.migrate import upgrade
+from shared.notification_tables import people
 from shared.store import EventStore, NewEvent, StreamAppend
+from tests.waiting import wait_for
 
 ANN = {"id": "u-1", "name": "Ann Example"}
 
@@ -185,3 +190,80 @@ def test_migration_0009_moves_older_events_out_and_keeps_the_log_append_only(
             ]
     finally:
         engine.dispose()
+
+
+class Gate:
+    """Holds the bus's committer until opened, so the commands queued meanwhile share a batch."""
+
+    def __init__(self, bus: CommandBus, ctx: RequestContext) -> None:
+        self.entered, self.opened = threading.Event(), threading.Event()
+        self.done = bus.committer.submit(self._wait, tag=ctx)
+        assert self.entered.wait(10), "the committer never ran the gate"
+
+    def _wait(self, _conn: Connection) -> None:
+        self.entered.set()
+        assert self.opened.wait(10)
+
+    def open(self) -> None:
+        self.opened.set()
+        self.done.result(timeout=10)
+
+
+def as_(user: str) -> RequestContext:
+    return RequestContext(Actor(user, f"{user.title()} Example"))
+
+
+def test_a_batch_writes_its_personal_rows_in_one_statement(
+    engine: Engine, store: EventStore
+) -> None:
+    bus = CommandBus(engine, store)
+    try:
+        bus.execute(PostComment("t1", "first"), as_("ann"))
+        inserts: list[str] = []
+
+        def count(*args: Any) -> None:
+            if args[2].lstrip().upper().startswith("INSERT INTO PERSONAL_DATA"):
+                inserts.append(args[2])
+
+        sa.event.listen(engine, "before_cursor_execute", count)
+        gate = Gate(bus, as_("ann"))
+        queued = [
+            bus.committer.submit(bus._work(PostComment("t1", f"words of {u}"), as_(u)), tag=as_(u))
+            for u in ("bob", "cat", "dan", "eve")
+        ]
+        wait_for(lambda: bus.committer._queue.qsize() == 4, "4 queued")
+        gate.open()
+        for future in queued:
+            future.result(timeout=10)
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+        assert len(inserts) == 1
+        bodies = {e.data["author"]["id"]: e.data["body"] for e in store.read_stream("t1")[1:]}
+        assert bodies == {
+            "ann": "first",
+            **{u: f"words of {u}" for u in ("bob", "cat", "dan", "eve")},
+        }
+    finally:
+        bus.close()
+
+
+def test_an_erasure_deletes_what_its_own_batch_wrote_before_it(
+    engine: Engine, store: EventStore
+) -> None:
+    bus = CommandBus(engine, store)
+    try:
+        gate = Gate(bus, as_("ann"))
+        posted = bus.committer.submit(
+            bus._work(PostComment("t1", "soon forgotten"), as_("zed")), tag=as_("zed")
+        )
+        erased = bus.committer.submit(bus._work(EraseUser("zed"), as_("zed")), tag=as_("zed"))
+        wait_for(lambda: bus.committer._queue.qsize() == 2, "2 queued")
+        gate.open()
+        posted.result(timeout=10)
+        assert erased.result(timeout=10)[0].comments == 1
+
+        assert personal_rows(engine) == {}
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(people).where(people.c.user_id == "zed")).all() == []
+    finally:
+        bus.close()
