@@ -1,0 +1,188 @@
+"""Stream an XML export as small records (a Disqus `<post>`, a WordPress `<item>`), never the
+whole document, each with the line it starts on so a fault can be named.
+
+Both XML formats we read are a long flat list of records under a root. The parser is
+defusedxml's (entity declarations, external entities and DTD tricks are refused: an export
+is a file from outside), driven by a target of our own instead of a tree builder: nothing
+but the record being read is ever held, so memory is flat however long the file, and
+expat's position is at hand when a record starts (iterparse hides its parser, so it could
+say *that* a `<post>` lacks its `<thread>` but not *where*).
+
+Names are local (`{http://disqus.com}post` -> `post`, `wp:comment_id` -> `comment_id`):
+the formats' namespace URIs change with their versions (WXR 1.0, 1.1, 1.2) while the
+element names have not.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
+
+from .model import MalformedFile
+
+_CHUNK = 1 << 20
+
+
+@dataclass(slots=True)
+class Record:
+    """One record element: the text of each element inside it by relative path
+    (`author/name`), the attributes of each (`thread` -> {"id": "7"}), its sub-records."""
+
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    column: int
+    namespace: str
+    texts: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    children: list["Record"] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}, column {self.column}"
+
+    def text(self, path: str) -> str:
+        """The element's text, stripped; "" when absent or empty."""
+        return self.texts.get(path, "").strip()
+
+
+def _local(name: str) -> tuple[str, str]:
+    if name.startswith("{"):
+        namespace, _, local = name[1:].partition("}")
+        return namespace, local
+    return "", name
+
+
+class _Target:
+    """The parser's target: keeps the open record (and its open sub-record) only."""
+
+    def __init__(
+        self,
+        record_paths: frozenset[tuple[str, ...]],
+        sub_record: str | None,
+        position: Callable[[], tuple[int, int]],
+    ) -> None:
+        self._record_paths = record_paths
+        self._sub_record = sub_record
+        self._position = position
+        self._path: list[str] = []
+        self._record: Record | None = None
+        self._record_depth = 0
+        self._sub: Record | None = None
+        self._rel: list[str] = []  # path inside the innermost open record
+        self._text: list[str] = []
+        self.root: tuple[str, str] | None = None
+        self.done: list[Record] = []
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        namespace, local = _local(tag)
+        if self.root is None:
+            self.root = (namespace, local)
+        self._path.append(local)
+        attrs = {_local(name)[1]: value for name, value in attrib.items()} if attrib else {}
+        if self._record is None:
+            if tuple(self._path) in self._record_paths:
+                line, column = self._position()
+                self._record = Record(local, attrs, line, column, namespace)
+                self._record_depth = len(self._path)
+                self._rel = []
+            return
+        depth = len(self._path) - self._record_depth
+        if self._sub is None and depth == 1 and local == self._sub_record:
+            line, column = self._position()
+            self._sub = Record(local, attrs, line, column, namespace)
+            self._rel = []
+            return
+        self._rel.append(local)
+        self._text = []
+        if attrs:
+            target = self._sub or self._record
+            target.attributes["/".join(self._rel)] = attrs
+
+    def data(self, data: str) -> None:
+        if self._rel:
+            self._text.append(data)
+
+    def end(self, tag: str) -> None:
+        self._path.pop()
+        record = self._record
+        if record is None:
+            return
+        if len(self._path) < self._record_depth:
+            self._record = None
+            self.done.append(record)
+            return
+        if self._sub is not None and not self._rel:
+            record.children.append(self._sub)
+            self._sub = None
+            return
+        if self._rel:
+            if self._text:
+                (self._sub or record).texts["/".join(self._rel)] = "".join(self._text)
+                self._text = []
+            self._rel.pop()
+
+    def close(self) -> None:
+        return None
+
+
+def read_records(
+    path: Path,
+    record_paths: frozenset[tuple[str, ...]],
+    sub_record: str | None = None,
+    check_root: Callable[[str, str], None] | None = None,
+) -> Iterator[Record]:
+    """Every record of the file in order. A file that is not well-formed XML, or that
+    declares entities, raises `MalformedFile` at the place expat stopped."""
+    with path.open("rb") as stream:
+        yield from _records(stream, record_paths, sub_record, check_root)
+
+
+def _records(
+    stream: IO[bytes],
+    record_paths: frozenset[tuple[str, ...]],
+    sub_record: str | None,
+    check_root: Callable[[str, str], None] | None,
+) -> Iterator[Record]:
+    parser: DefusedXMLParser
+
+    def position() -> tuple[int, int]:
+        expat = parser.parser
+        return int(expat.CurrentLineNumber), int(expat.CurrentColumnNumber) + 1
+
+    target = _Target(record_paths, sub_record, position)
+    parser = DefusedXMLParser(target=target, forbid_dtd=True)  # type: ignore[arg-type]
+    checked = False
+    while True:
+        chunk = stream.read(_CHUNK)
+        try:
+            if chunk:
+                parser.feed(chunk)
+            else:
+                parser.close()
+        except ParseError as error:
+            line, column = error.position
+            raise MalformedFile(f"line {line}, column {column + 1}", _problem(error)) from None
+        except DefusedXmlException as error:
+            line, column = position()
+            raise MalformedFile(f"line {line}, column {column}", str(error)) from None
+        if not checked and target.root is not None:
+            checked = True
+            if check_root is not None:
+                check_root(*target.root)
+        if target.done:
+            yield from target.done
+            target.done = []
+        if not chunk:
+            return
+
+
+def _problem(error: ParseError) -> str:
+    """expat's message without the position (which `where` says)."""
+    message = str(error)
+    head, sep, _ = message.rpartition(": line ")
+    return head if sep else message
