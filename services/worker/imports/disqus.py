@@ -24,9 +24,13 @@ What the format does, and what we do about it (decision 35):
   parse, a post or thread id that repeats.
 """
 
+import os
 import sqlite3
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -46,7 +50,8 @@ from .staging import StagingFile
 from .xml_records import Record, read_records
 
 _RECORDS: Final = frozenset({("disqus", "thread"), ("disqus", "post")})
-_BATCH: Final = 5000
+_BATCH: Final = 2000
+_POOL_FROM_BYTES: Final = 16 << 20
 
 _SCHEMA: Final = (
     """CREATE TABLE threads (
@@ -79,9 +84,17 @@ class DisqusSource:
 
     name: SourceName = "disqus"
 
-    def __init__(self, path: Path, staging_dir: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, staging_dir: Path | None = None, workers: int | None = None
+    ) -> None:
+        """`workers`: processes that convert bodies; by default one per CPU (at most 4)
+        for a file over 16 MB, none (this process) for a smaller one."""
         self.path = path
         self._staging_dir = staging_dir
+        if workers is None:
+            large = path.is_file() and path.stat().st_size > _POOL_FROM_BYTES
+            workers = min(os.cpu_count() or 1, 4) if large else 1
+        self._workers = workers
         self._staging: StagingFile | None = None
 
     def __enter__(self) -> "DisqusSource":
@@ -104,7 +117,7 @@ class DisqusSource:
         if self._staging is None:
             staging = StagingFile(self._staging_dir)
             try:
-                _stage(self.path, staging.db)
+                _stage(self.path, staging.db, self._workers)
             except BaseException:
                 staging.close()
                 raise
@@ -120,28 +133,91 @@ def _check_root(namespace: str, local: str) -> None:
         raise MalformedFile("line 1", f"the root element is <{local}>, not <disqus>")
 
 
-def _stage(path: Path, db: sqlite3.Connection) -> None:
+def _stage(path: Path, db: sqlite3.Connection, workers: int) -> None:
     for statement in _SCHEMA:
         db.execute(statement)
-    threads: list[tuple[object, ...]] = []
-    posts: list[tuple[object, ...]] = []
     db.execute("BEGIN")
-    for record in read_records(path, _RECORDS, check_root=_check_root):
-        if record.tag == "post":
-            posts.append(_post_row(record))
-            if len(posts) >= _BATCH:
-                db.executemany("INSERT INTO posts VALUES (NULL,?,?,?,?,?,?,?,?,?,?)", posts)
-                posts = []
-        else:
-            threads.append(_thread_row(record))
-    db.executemany("INSERT INTO threads VALUES (NULL,?,?,?,?,?,?,?,?)", threads)
-    db.executemany("INSERT INTO posts VALUES (NULL,?,?,?,?,?,?,?,?,?,?)", posts)
+    with _Bodies(db, workers) as bodies:
+        threads: list[tuple[object, ...]] = []
+        for record in read_records(path, _RECORDS, check_root=_check_root):
+            if record.tag == "post":
+                bodies.add(*_post_row(record))
+            else:
+                threads.append(_thread_row(record))
+                if len(threads) >= _BATCH:
+                    db.executemany("INSERT INTO threads VALUES (NULL,?,?,?,?,?,?,?,?)", threads)
+                    threads = []
+        db.executemany("INSERT INTO threads VALUES (NULL,?,?,?,?,?,?,?,?)", threads)
     db.execute("CREATE INDEX threads_by_key ON threads (key)")
     db.execute("CREATE INDEX posts_by_key ON posts (key)")
     _refuse_repeats(db, "threads", "<thread dsq:id={key!r}>")
     _refuse_repeats(db, "posts", "<post dsq:id={key!r}>")
     db.execute("CREATE INDEX posts_by_thread ON posts (thread_key, seq)")
     db.execute("COMMIT")
+
+
+def convert_all(messages: list[str | None]) -> list[str]:
+    """Bodies of a batch of posts (None: spam or deleted, no body); in a worker process."""
+    return [html_to_markdown(message) if message is not None else "" for message in messages]
+
+
+class _Bodies:
+    """Posts on their way into the staging table, their HTML converted in batches: in this
+    process for a small file, else in worker processes while this one goes on reading the
+    XML (the conversion is most of the cost). Batches are written in file order, and at
+    most two per worker are in flight, so memory stays bounded."""
+
+    def __init__(self, db: sqlite3.Connection, workers: int) -> None:
+        self._db = db
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        self._rows: list[list[object]] = []
+        self._messages: list[str | None] = []
+        self._in_flight: deque[tuple[Future[list[str]], list[list[object]]]] = deque()
+
+    def __enter__(self) -> "_Bodies":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._send()
+                while self._in_flight:
+                    self._write_oldest()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+
+    def add(self, row: list[object], message: str | None) -> None:
+        self._rows.append(row)
+        self._messages.append(message)
+        if len(self._rows) >= _BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        if not self._rows:
+            return
+        rows, messages = self._rows, self._messages
+        self._rows, self._messages = [], []
+        if self._pool is None:
+            self._write(rows, convert_all(messages))
+            return
+        self._in_flight.append((self._pool.submit(convert_all, messages), rows))
+        while len(self._in_flight) > 2 * self._workers:
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        future, rows = self._in_flight.popleft()
+        self._write(rows, future.result())
+
+    def _write(self, rows: list[list[object]], bodies: list[str]) -> None:
+        for row, body in zip(rows, bodies, strict=True):
+            row[_BODY] = body
+            if row[_SKIP] is None and not row[_DELETED] and not body:
+                row[_SKIP] = "empty"
+        self._db.executemany("INSERT INTO posts VALUES (NULL,?,?,?,?,?,?,?,?,?,?)", rows)
 
 
 def _refuse_repeats(db: sqlite3.Connection, table: str, element: str) -> None:
@@ -180,7 +256,13 @@ def _thread_row(record: Record) -> tuple[object, ...]:
     )
 
 
-def _post_row(record: Record) -> tuple[object, ...]:
+# Where a post row holds its body, skip reason and deleted flag (see _SCHEMA, less seq).
+_BODY, _SKIP, _DELETED = 5, 7, 8
+
+
+def _post_row(record: Record) -> tuple[list[object], str | None]:
+    """The post's row (its body filled in once converted) and its HTML message, None when
+    it has no body to convert (spam, deleted)."""
     key = _dsq_id(record)
     where = f"line {record.line} (<post dsq:id={key!r}>)"
     thread_key = record.attributes.get("thread", {}).get("id", "").strip()
@@ -192,27 +274,21 @@ def _post_row(record: Record) -> tuple[object, ...]:
     posted_at = parse_datetime(created, where, "<createdAt>")
     parent_key = record.attributes.get("parent", {}).get("id", "").strip() or None
     deleted = _flag(record.text("isDeleted"))
-    skip: str | None = None
-    body = ""
-    if _flag(record.text("isSpam")):
-        skip = "spam"
-    elif not deleted:
-        body = html_to_markdown(record.text("message"))
-        if not body:
-            skip = "empty"
+    spam = _flag(record.text("isSpam"))
     author = _author(record)
-    return (
+    row: list[object] = [
         key,
         thread_key,
         parent_key,
         author.id,
         author.name,
-        body,
+        "",
         posted_at.isoformat(),
-        skip,
+        "spam" if spam else None,
         deleted,
         record.line,
-    )
+    ]
+    return row, None if spam or deleted else record.text("message")
 
 
 def _author(record: Record) -> SourceAuthor:
@@ -234,8 +310,7 @@ def _author(record: Record) -> SourceAuthor:
 
 def _read(db: sqlite3.Connection) -> Iterator[SourceThread | SkippedThread]:
     threads = db.execute(
-        "SELECT key, identifier, url, title, created_at, closed, deleted FROM threads "
-        "ORDER BY seq"
+        "SELECT key, identifier, url, title, created_at, closed, deleted FROM threads ORDER BY seq"
     )
     for key, identifier, url, title, created_at, closed, deleted in threads:
         if deleted:

@@ -20,9 +20,9 @@ smuggle markup into a page: this module decides what the comment *says*, not wha
 A body with no `<` and no `&` is plain text and skips the HTML work (most comments).
 """
 
+import html
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Final
 
 import nh3
@@ -62,6 +62,13 @@ _BLOCKS: Final = _PARAGRAPH_LIKE | {"pre", "blockquote", "ul", "ol", "li"}
 _INLINE_SPECIAL = re.compile(r"[\\`*_\[\]~]|<(?=[A-Za-z/!?])|&(?=#?[A-Za-z0-9]+;)")
 _LINE_START_SPECIAL = re.compile(r"^([#>+=-]|\d{1,9}[.)])", re.MULTILINE)
 _SPACE = re.compile(r"[ \t\n\r\f]+")
+_SPACES = re.compile(" {2,}")
+# Text from HTML: whitespace is a space (HTML's rule), C0 controls go (XML and markdown
+# have no use for them; \x01 is our own break mark below).
+_CONTROLS = (*range(9), 11, *range(14, 32), 127)
+_HTML_TEXT = str.maketrans(
+    {**dict.fromkeys("\t\n\r\x0c", " "), **dict.fromkeys(map(chr, _CONTROLS))}
+)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
 _HARD_BREAK: Final = "\\\n"
 _BREAK: Final = "\x01"  # a <br> while a paragraph is built; text never holds it (_escape)
@@ -135,36 +142,34 @@ class _Element:
     children: list["_Element | str"] = field(default_factory=list)
 
 
-class _TreeBuilder(HTMLParser):
-    """nh3's output is well-formed, so a stack is enough: every end tag closes the element
-    it names (a stray one, which nh3 never writes, is ignored)."""
+# nh3 (html5ever) writes tags in lower case, attributes double-quoted with `"` and `&`
+# escaped inside, text with `&`, `<`, `>` escaped: so one pattern reads its output.
+_TOKEN = re.compile(r'<(/?)([a-z0-9]+)((?:\s+[a-z-]+="[^"]*")*)\s*/?>|([^<]+)')
+_HREF = re.compile(r'\shref="([^"]*)"')
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = _Element("root")
-        self._stack = [self.root]
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self._stack[-1].children.append(_Element("br"))
-            return
-        href = next((value for name, value in attrs if name == "href"), None)
-        element = _Element(tag, href=href)
-        self._stack[-1].children.append(element)
-        self._stack.append(element)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self._stack[-1].children.append(_Element("br"))
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self._stack) - 1, 0, -1):
-            if self._stack[depth].tag == tag:
-                del self._stack[depth:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        self._stack[-1].children.append(data)
+def _build(clean: str) -> _Element:
+    """The tree of nh3's output. Every end tag closes the element it names (a stray one,
+    which nh3 never writes, is ignored)."""
+    root = _Element("root")
+    stack = [root]
+    for match in _TOKEN.finditer(clean):
+        closing, tag, attrs, text = match.groups()
+        if text is not None:
+            stack[-1].children.append(html.unescape(text) if "&" in text else text)
+        elif tag == "br":
+            stack[-1].children.append(_Element("br"))
+        elif closing:
+            for depth in range(len(stack) - 1, 0, -1):
+                if stack[depth].tag == tag:
+                    del stack[depth:]
+                    break
+        else:
+            href = _HREF.search(attrs) if attrs else None
+            element = _Element(tag, href=html.unescape(href.group(1)) if href else None)
+            stack[-1].children.append(element)
+            stack.append(element)
+    return root
 
 
 def _tree(html: str) -> _Element:
@@ -176,10 +181,7 @@ def _tree(html: str) -> _Element:
         link_rel=None,
         strip_comments=True,
     )
-    builder = _TreeBuilder()
-    builder.feed(clean)
-    builder.close()
-    return builder.root
+    return _build(clean)
 
 
 # --- tree -> markdown ----------------------------------------------------------------------
@@ -224,9 +226,12 @@ class _Writer:
         for child in element.children:
             if isinstance(child, str):
                 if child.strip():
-                    items.append(("- " if element.tag == "ul" else f"{number}. ", _paragraph(
-                        _escape(_SPACE.sub(" ", child).strip())
-                    )))
+                    items.append(
+                        (
+                            "- " if element.tag == "ul" else f"{number}. ",
+                            _paragraph(_escape(_SPACE.sub(" ", child).strip())),
+                        )
+                    )
                     number += 1
                 continue
             inner = self.blocks(child) if child.tag == "li" else self._block(child)
@@ -249,7 +254,10 @@ class _Writer:
         parts = []
         for child in run:
             if isinstance(child, str):
-                parts.append(_escape(_SPACE.sub(" ", child)))
+                text = child.translate(_HTML_TEXT)
+                if _INLINE_SPECIAL.search(text):
+                    text = _INLINE_SPECIAL.sub(r"\\\g<0>", text)
+                parts.append(text)
             elif child.tag == "br":
                 parts.append(_BREAK)
             elif child.tag in ("em", "i"):
@@ -278,15 +286,24 @@ class _Writer:
 def _paragraph(inline: str) -> str:
     """One paragraph: its lines (from `<br>`s) trimmed (edge spaces would indent a code
     block or make a break), empty ones dropped, block markers at line starts escaped."""
-    lines = [line.strip(" ") for line in inline.split(_BREAK)]
-    return _escape_line_starts(_HARD_BREAK.join(line for line in lines if line))
+    if _BREAK in inline:
+        lines = (_SPACES.sub(" ", line).strip(" ") for line in inline.split(_BREAK))
+        return _escape_line_starts(_HARD_BREAK.join(line for line in lines if line))
+    line = _SPACES.sub(" ", inline).strip(" ") if "  " in inline else inline.strip(" ")
+    return _escape_line_starts(line)
 
 
 def _escape(text: str) -> str:
-    return _INLINE_SPECIAL.sub(r"\\\g<0>", _CONTROL.sub("", text))
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    if not _INLINE_SPECIAL.search(text):
+        return text
+    return _INLINE_SPECIAL.sub(r"\\\g<0>", text)
 
 
 def _escape_line_starts(text: str) -> str:
+    if not _LINE_START_SPECIAL.search(text):
+        return text
     return _LINE_START_SPECIAL.sub(_escape_marker, text)
 
 

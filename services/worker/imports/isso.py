@@ -44,8 +44,18 @@ from .model import (
 
 _NEEDED: Final = {
     "threads": ("id", "uri", "title"),
-    "comments": ("tid", "id", "parent", "created", "modified", "mode", "text", "author",
-                 "email", "likes"),
+    "comments": (
+        "tid",
+        "id",
+        "parent",
+        "created",
+        "modified",
+        "mode",
+        "text",
+        "author",
+        "email",
+        "likes",
+    ),
 }
 _STATUS: Final[dict[int, CommentStatus]] = {1: "published", 2: "pending", 4: "published"}
 
@@ -72,8 +82,7 @@ def _open(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         tables = {
-            name: {row[1] for row in db.execute(f"PRAGMA table_info({name})")}  # noqa: S608
-            for name in _NEEDED
+            name: {row[1] for row in db.execute(f"PRAGMA table_info({name})")} for name in _NEEDED
         }
     except sqlite3.DatabaseError as error:
         db.close()

@@ -50,11 +50,16 @@ class Record:
         return self.texts.get(path, "").strip()
 
 
+_NAMES: dict[str, tuple[str, str]] = {}
+
+
 def _local(name: str) -> tuple[str, str]:
-    if name.startswith("{"):
-        namespace, _, local = name[1:].partition("}")
-        return namespace, local
-    return "", name
+    """expat's `uri}local` (the separator ElementTree asks for) as (uri, local)."""
+    split = _NAMES.get(name)
+    if split is None:
+        namespace, _, local = name.rpartition("}")
+        split = _NAMES[name] = (namespace, local)
+    return split
 
 
 class _Target:
@@ -78,12 +83,16 @@ class _Target:
         self.root: tuple[str, str] | None = None
         self.done: list[Record] = []
 
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
+    def start(self, tag: str, attrib: list[str]) -> None:
         namespace, local = _local(tag)
         if self.root is None:
             self.root = (namespace, local)
         self._path.append(local)
-        attrs = {_local(name)[1]: value for name, value in attrib.items()} if attrib else {}
+        attrs = (
+            {_local(attrib[i])[1]: attrib[i + 1] for i in range(0, len(attrib), 2)}
+            if attrib
+            else {}
+        )
         if self._record is None:
             if tuple(self._path) in self._record_paths:
                 line, column = self._position()
@@ -126,6 +135,10 @@ class _Target:
                 self._text = []
             self._rel.pop()
 
+
+class _NoTree:
+    """What the parser is built with: no tree (our handlers replace ElementTree's)."""
+
     def close(self) -> None:
         return None
 
@@ -155,7 +168,14 @@ def _records(
         return int(expat.CurrentLineNumber), int(expat.CurrentColumnNumber) + 1
 
     target = _Target(record_paths, sub_record, position)
-    parser = DefusedXMLParser(target=target, forbid_dtd=True)  # type: ignore[arg-type]
+    # defusedxml builds and hardens the expat parser (DTDs, entity declarations and external
+    # entities raise); our handlers then take elements and text straight from expat,
+    # without ElementTree's layer in between (twice as fast on a large export).
+    parser = DefusedXMLParser(target=_NoTree(), forbid_dtd=True)
+    expat = parser.parser
+    expat.StartElementHandler = target.start
+    expat.EndElementHandler = target.end
+    expat.CharacterDataHandler = target.data
     checked = False
     while True:
         chunk = stream.read(_CHUNK)
