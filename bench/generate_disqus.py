@@ -4,6 +4,7 @@ peak memory of reading it with `DisqusSource` (decision 35).
     .venv/bin/python bench/generate_disqus.py --output /tmp/disqus-1m.xml          # 1,000,000
     .venv/bin/python bench/generate_disqus.py --output /tmp/d.xml --posts 20000 --seed 7
     .venv/bin/python bench/generate_disqus.py --parse /tmp/disqus-1m.xml           # read it
+    .venv/bin/python bench/generate_disqus.py --convert /tmp/disqus-1m.xml  # µs per body
 
 The export looks like Disqus's: categories, every thread (30% with an empty `<id/>`, 0.5%
 deleted, 2% closed), then every post in time order across threads (not grouped by thread;
@@ -347,6 +348,34 @@ def parse(path: Path) -> dict[str, object]:
     }
 
 
+def convert(path: Path, count: int = 20_000) -> dict[str, object]:
+    """CPU microseconds per body of `html_to_markdown` (nh3 + tree + markdown) on the first
+    `count` bodies of an export, and of nh3 alone, so the two can be told apart."""
+    import re
+
+    import nh3
+
+    from services.worker.imports import html_markdown
+
+    with path.open(encoding="utf-8") as stream:
+        head = stream.read(64 << 20)
+    bodies = re.findall(r"<!\[CDATA\[(.*?)\]\]>", head, re.DOTALL)[:count]
+    started = time.process_time()
+    for message in bodies:
+        html_markdown.html_to_markdown(message)
+    whole = (time.process_time() - started) / len(bodies)
+    started = time.process_time()
+    for message in bodies:
+        nh3.clean(message, tags=html_markdown._TAGS, attributes=html_markdown._ATTRIBUTES)
+    alone = (time.process_time() - started) / len(bodies)
+    return {
+        "bodies": len(bodies),
+        "mean_chars": sum(map(len, bodies)) // len(bodies),
+        "us_per_body": round(whole * 1e6, 1),
+        "us_per_body_nh3_only": round(alone * 1e6, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="write an export here")
@@ -354,6 +383,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="default: posts / 50")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--parse", type=Path, help="read this export and report")
+    parser.add_argument("--convert", type=Path, help="time body conversion on this export")
     args = parser.parse_args()
     if args.output:
         started = time.perf_counter()
@@ -370,8 +400,10 @@ def main() -> None:
         )
     if args.parse:
         print(json.dumps(parse(args.parse)))
-    if not args.output and not args.parse:
-        parser.error("give --output, --parse or both")
+    if args.convert:
+        print(json.dumps(convert(args.convert)))
+    if not (args.output or args.parse or args.convert):
+        parser.error("give --output, --parse or --convert")
 
 
 if __name__ == "__main__":

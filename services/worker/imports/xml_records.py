@@ -63,7 +63,10 @@ def _local(name: str) -> tuple[str, str]:
 
 
 class _Target:
-    """The parser's target: keeps the open record (and its open sub-record) only."""
+    """The parser's handlers: keep the open record (and its open sub-record) only. Outside
+    a record the path from the root is tracked (to find records); inside one, the stack
+    of relative paths (`author/name`) of the open elements. Called for every element of
+    a large file, so they do little."""
 
     def __init__(
         self,
@@ -76,64 +79,63 @@ class _Target:
         self._position = position
         self._path: list[str] = []
         self._record: Record | None = None
-        self._record_depth = 0
         self._sub: Record | None = None
-        self._rel: list[str] = []  # path inside the innermost open record
+        self._open: Record | None = None  # the sub-record if one is open, else the record
+        self._rel: list[str] = []
         self._text: list[str] = []
         self.root: tuple[str, str] | None = None
         self.done: list[Record] = []
 
     def start(self, tag: str, attrib: list[str]) -> None:
-        namespace, local = _local(tag)
-        if self.root is None:
-            self.root = (namespace, local)
-        self._path.append(local)
-        attrs = (
-            {_local(attrib[i])[1]: attrib[i + 1] for i in range(0, len(attrib), 2)}
-            if attrib
-            else {}
-        )
-        if self._record is None:
+        namespace, local = _NAMES.get(tag) or _local(tag)
+        rel = self._rel
+        record = self._open
+        if record is None:
+            if self.root is None:
+                self.root = (namespace, local)
+            self._path.append(local)
             if tuple(self._path) in self._record_paths:
                 line, column = self._position()
-                self._record = Record(local, attrs, line, column, namespace)
-                self._record_depth = len(self._path)
-                self._rel = []
+                self._record = self._open = Record(local, _attrs(attrib), line, column, namespace)
             return
-        depth = len(self._path) - self._record_depth
-        if self._sub is None and depth == 1 and local == self._sub_record:
+        if not rel and local == self._sub_record and self._sub is None:
             line, column = self._position()
-            self._sub = Record(local, attrs, line, column, namespace)
-            self._rel = []
+            self._sub = self._open = Record(local, _attrs(attrib), line, column, namespace)
             return
-        self._rel.append(local)
+        key = f"{rel[-1]}/{local}" if rel else local
+        rel.append(key)
         self._text = []
-        if attrs:
-            target = self._sub or self._record
-            target.attributes["/".join(self._rel)] = attrs
+        if attrib:
+            record.attributes[key] = _attrs(attrib)
 
     def data(self, data: str) -> None:
         if self._rel:
             self._text.append(data)
 
     def end(self, tag: str) -> None:
-        self._path.pop()
-        record = self._record
-        if record is None:
-            return
-        if len(self._path) < self._record_depth:
-            self._record = None
-            self.done.append(record)
-            return
-        if self._sub is not None and not self._rel:
-            record.children.append(self._sub)
-            self._sub = None
-            return
-        if self._rel:
+        rel = self._rel
+        if rel:
             if self._text:
-                (self._sub or record).texts["/".join(self._rel)] = "".join(self._text)
+                self._open.texts[rel[-1]] = "".join(self._text)  # type: ignore[union-attr]
                 self._text = []
-            self._rel.pop()
+            rel.pop()
+            return
+        if self._sub is not None:
+            self._record.children.append(self._sub)  # type: ignore[union-attr]
+            self._sub = None
+            self._open = self._record
+            return
+        if self._record is not None:
+            self.done.append(self._record)
+            self._record = self._open = None
+        self._path.pop()
+
+
+def _attrs(attrib: list[str]) -> dict[str, str]:
+    """expat's ordered attributes (name, value, name, value, ...) by local name."""
+    if not attrib:
+        return {}
+    return {_local(attrib[i])[1]: attrib[i + 1] for i in range(0, len(attrib), 2)}
 
 
 class _NoTree:
