@@ -214,6 +214,10 @@ def test_entity_declarations_are_refused(tmp_path: Path) -> None:
     assert "DTD" in error.problem
 
 
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    assert refusal(tmp_path / "nowhere.xml").problem == "no such file"
+
+
 def test_another_root_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "rss.xml"
     path.write_text('<?xml version="1.0"?>\n<rss><channel/></rss>\n')

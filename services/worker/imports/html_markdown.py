@@ -287,9 +287,9 @@ def _paragraph(inline: str) -> str:
     """One paragraph: its lines (from `<br>`s) trimmed (edge spaces would indent a code
     block or make a break), empty ones dropped, block markers at line starts escaped."""
     if _BREAK in inline:
-        lines = (_SPACES.sub(" ", line).strip(" ") for line in inline.split(_BREAK))
+        lines = (_SPACES.sub(" ", line).strip(" \t") for line in inline.split(_BREAK))
         return _escape_line_starts(_HARD_BREAK.join(line for line in lines if line))
-    line = _SPACES.sub(" ", inline).strip(" ") if "  " in inline else inline.strip(" ")
+    line = _SPACES.sub(" ", inline).strip(" \t") if "  " in inline else inline.strip(" \t")
     return _escape_line_starts(line)
 
 

@@ -153,6 +153,8 @@ def read_records(
 ) -> Iterator[Record]:
     """Every record of the file in order. A file that is not well-formed XML, or that
     declares entities, raises `MalformedFile` at the place expat stopped."""
+    if not path.is_file():
+        raise MalformedFile(str(path), "no such file")
     with path.open("rb") as stream:
         yield from _records(stream, record_paths, sub_record, check_root)
 
