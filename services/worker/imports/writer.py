@@ -25,7 +25,7 @@ from shared.bulk import insert_rows
 from shared.handlers import COMMENTS, LIKES, THREADS
 from shared.log_tables import EventRecord
 from shared.moderation_tables import moderation_log
-from shared.store import STREAMS, EventStore, NewEvent, StoredEvent, lock_appends
+from shared.store import STREAMS, EventStore, NewEvent, StoredEvent, StreamAppend, lock_appends
 
 EVENTS = EventRecord.__table__  # type: ignore[attr-defined]
 CHUNK = 1000
@@ -70,7 +70,7 @@ def write_batch(
     known = [p for p in plans if versions.get(p.thread_id, 0) > 0]
     present = _present(conn, _candidate_ids(source, known)) if known else set()
     outcomes = []
-    appends: list[tuple[str, int, list[NewEvent]]] = []
+    appends: list[StreamAppend] = []
     rows = _Rows()
     for plan in plans:
         version = versions.get(plan.thread_id, 0)
@@ -103,12 +103,12 @@ def write_batch(
             )
             rows.decisions.extend(e.event_id for e in new if e.type == "CommentRejected")
         outcome.events = len(events)
-        appends.append((plan.thread_id, version, events))
+        appends.append(StreamAppend(plan.thread_id, events, version))
         outcomes.append(outcome)
-    stored = store.append_many(conn, appends)
+    stored = store.append_many(appends, conn=conn)
     _write_index(conn, rows)
     if fold:
-        fresh = {tid for tid, version, events in appends if version == 0 and events}
+        fresh = {a.stream_id for a in appends if a.expected_version == 0 and a.events}
         by_thread: dict[str, list[StoredEvent]] = {}
         for event in stored:
             if event.stream_id in fresh:

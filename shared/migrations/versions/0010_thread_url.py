@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-# Merged after 0009 (personal data); on its own branch it follows 0008.
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
