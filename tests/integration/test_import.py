@@ -271,3 +271,29 @@ def test_bodies_rendered_in_a_pool_read_as_rendered_here(engine: Engine) -> None
     assert len(rows) == 300
     assert all(html == render_markdown(body) for body, html in rows)
     assert verify(engine).ok
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "imports"
+
+
+@pytest.mark.usefixtures("cli_formats")
+def test_the_real_fixtures_import_and_agree_with_the_log(
+    engine: Engine, client: TestClient
+) -> None:
+    for format_name, name in (
+        ("disqus", "disqus-isso.xml"),
+        ("wordpress", "wordpress-remark42.xml"),
+        ("isso", "isso-comments.db"),
+    ):
+        args = ["import", str(FIXTURES / name), "--format", format_name, "--fold", "here"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        again = CliRunner().invoke(app, args)
+        assert "events appended: 0" in again.output, again.output
+    with engine.connect() as conn:
+        urls = conn.execute(sa.text("SELECT url FROM thread_view WHERE url IS NOT NULL")).scalars()
+        url = sorted(urls)[0]
+    found = client.get("/v1/threads", params={"url": url})
+    assert found.status_code == 200
+    assert found.json()["url"] == url
+    assert verify(engine).ok
