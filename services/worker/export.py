@@ -69,7 +69,14 @@ _COMMENTS = (
     .order_by(_C.c.seq)
 )
 _LIKES = (
-    sa.select(EVENTS.c.version, EVENTS.c.type, EVENTS.c.data)
+    sa.select(
+        EVENTS.c.version,
+        EVENTS.c.type,
+        # The two fields, extracted by the database: decoding every event's JSON here
+        # took a third of an export's time.
+        EVENTS.c.data["comment_id"].as_string().label("comment_id"),
+        EVENTS.c.data["user_id"].as_string().label("user_id"),
+    )
     .where(
         EVENTS.c.stream_id == sa.bindparam("thread_id"),
         EVENTS.c.version > sa.bindparam("after"),
@@ -188,12 +195,12 @@ def _likers(conn: Connection, thread_id: str, up_to: int) -> dict[str, dict[str,
     while True:
         params = {"thread_id": thread_id, "after": after, "up_to": up_to}
         rows = conn.execute(_LIKES, params).all()
-        for row in rows:
-            users = likers.setdefault(row.data["comment_id"], {})
-            if row.type == "CommentLiked":
-                users[row.data["user_id"]] = None
+        for _, kind, comment_id, user_id in rows:
+            users = likers.setdefault(comment_id, {})
+            if kind == "CommentLiked":
+                users[user_id] = None
             else:
-                users.pop(row.data["user_id"], None)
+                users.pop(user_id, None)
         if len(rows) < LIKE_BATCH:
             return likers
         after = rows[-1].version
