@@ -229,3 +229,19 @@ def test_a_refusal_comes_before_any_thread_after_it_is_read(tmp_path: Path) -> N
     assert next(threads).key == "t1"
     with pytest.raises(MalformedFile, match="line 4"):
         next(threads)
+
+
+def test_escapes_that_spell_text_are_read_and_those_that_do_not_are_refused(
+    tmp_path: Path,
+) -> None:
+    emoji = '{"type": "comment", "id": "c1", "thread_id": "t1", "parent_id": null,'
+    emoji += ' "author": {"id": "ann", "name": "\\ud83d\\ude00 \\\\u0000"}, "body": "ok",'
+    emoji += ' "created_at": "2026-01-02T03:05:00Z", "edited_at": null, "status": "published",'
+    emoji += ' "deleted": false, "likes": 0, "liked_by": []}'
+    (only,) = read(write(tmp_path, HEADER, thread(), emoji, end(1, 1)))
+    assert only.comments[0].author.name == "\U0001f600 \\u0000"  # a pair; a backslash
+
+    nested = comment("c1", author={"id": "ann", "name": "A\u0000"})
+    assert "NUL" in refusal(write(tmp_path, HEADER, thread(), nested, end(1, 1))).problem
+    in_key = '{"type": "thread", "id": "t1", "\\udc00": 1}'
+    assert "lone surrogate" in refusal(write(tmp_path, HEADER, in_key)).problem
