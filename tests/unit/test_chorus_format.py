@@ -245,3 +245,8 @@ def test_escapes_that_spell_text_are_read_and_those_that_do_not_are_refused(
     assert "NUL" in refusal(write(tmp_path, HEADER, thread(), nested, end(1, 1))).problem
     in_key = '{"type": "thread", "id": "t1", "\\udc00": 1}'
     assert "lone surrogate" in refusal(write(tmp_path, HEADER, in_key)).problem
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    refused = refusal(tmp_path / "nowhere.jsonl")
+    assert (refused.where, refused.problem) == (str(tmp_path / "nowhere.jsonl"), "no such file")

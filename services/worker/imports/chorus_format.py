@@ -54,6 +54,8 @@ class ChorusExport:
         self.path = Path(path)
 
     def threads(self) -> Iterator[SourceThread | SkippedThread]:
+        if not self.path.is_file():
+            raise MalformedFile(str(self.path), "no such file")
         with self.path.open("rb") as lines:
             reader = _Reader()
             for number, raw in enumerate(lines, start=1):
