@@ -349,7 +349,7 @@ def test_a_file_from_another_installation_exports_again_as_it_was(
 ) -> None:
     """What a Chorus-born site never holds: likes nobody is named for (an import's, from
     another tool), alongside named ones, on a deleted comment too; a rejected comment
-    with its text; a reply to a comment that is now pending."""
+    with its text and a published reply below it; a pending reply."""
     lines: list[dict[str, Any]] = [
         {"format": "chorus", "version": 1, "exported_at": "2026-11-30T05:00:00.000000Z"},
         {
@@ -392,14 +392,15 @@ def test_a_file_from_another_installation_exports_again_as_it_was(
             liked_by=["cy"],
         ),
         comment(4, status="rejected"),
-        {"type": "end", "threads": 1, "comments": 4},
+        comment(5, parent_id=comment(4)["id"], edited_at=None),
+        {"type": "end", "threads": 1, "comments": 5},
     ]
     require_engine()
     path = tmp_path / "moved.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     with databases.fresh() as engine:
         report = import_file(engine, path)
-        assert (report.threads_imported, report.comments_imported) == (1, 4)
+        assert (report.threads_imported, report.comments_imported) == (1, 5)
         again = exported_lines(engine, tmp_path / "again.jsonl")
     del lines[1]["created_at"]
     assert again == lines[1:]
