@@ -17,13 +17,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from shared import replays
 from shared.commands import Actor, Answers, Command, RequestContext
+from shared.erasure_handlers import erased_in
 from shared.errors import IdempotencyKeyReused
 from shared.group_commit import GroupCommitter
 from shared.handlers import Handlers
 from shared.notification_tables import people
 from shared.nudges import Nudger, NudgeThread
 from shared.results import Result
-from shared.store import EventStore, NewEvent, StoredEvent
+from shared.store import EventStore, NewEvent, StoredEvent, defer_personal, flush_personal
 from shared.streams import is_thread_stream
 from shared.write_index import IdempotencyRecord
 
@@ -72,10 +73,16 @@ class CommandBus:
             max_batch=max_batch,
             item_retries=retries,
             max_waiting=max_waiting,
-            before_commit=lambda conn, contexts: remember_people(conn, [c.actor for c in contexts]),
+            before_commit=self._before_commit,
             after_commit=self._nudge,
         )
         self.on_appended = on_appended
+
+    @staticmethod
+    def _before_commit(conn: Connection, contexts: Sequence[RequestContext]) -> None:
+        """The batch's shared step: its personal rows in one statement, then its people."""
+        flush_personal(conn)
+        remember_people(conn, [c.actor for c in contexts])
 
     def execute(self, command: Answers[R], ctx: RequestContext) -> R:
         """Handle `command` in the next shared transaction; answer once it is committed.
@@ -126,6 +133,7 @@ class CommandBus:
             self.nudges.add(moved)
 
     def _run(self, conn: Connection, command: Command, ctx: RequestContext) -> Outcome:
+        defer_personal(conn)  # written once for the batch, in `_before_commit`
         appended: list[StoredEvent] = []
         token = _appended.set(appended)
         try:
@@ -184,9 +192,12 @@ def remember_people(conn: Connection, actors: Sequence[Actor]) -> None:
     """The latest token wins: name and email as each person last presented them.
 
     Once per batch: insert, or update only when something changed (no row churn for
-    the common case of a known person writing again).
+    the common case of a known person writing again). Not the people this batch erased.
     """
-    latest = {actor.id: actor for actor in actors}
+    erased = erased_in(conn)
+    latest = {actor.id: actor for actor in actors if actor.id not in erased}
+    if not latest:
+        return
     now = datetime.now(UTC)
     rows = [
         {"user_id": a.id, "name": a.name, "email": a.email, "updated_at": now}

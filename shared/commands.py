@@ -12,6 +12,7 @@ from shared.results import (
     ChangedComment,
     CommentLikes,
     DecidedComment,
+    ErasedPerson,
     FeaturedComment,
     FlagState,
     ModerationSettings,
@@ -193,6 +194,13 @@ class UnbanUser(Answers[BanState]):
     user_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class EraseUser(Answers[ErasedPerson]):
+    """Forget a person (decision 33): the person themselves, or an admin."""
+
+    user_id: str
+
+
 Command = (
     RegisterThread
     | LockThread
@@ -212,4 +220,5 @@ Command = (
     | ApproveComment
     | RejectComment
     | FeatureComment
+    | EraseUser
 )

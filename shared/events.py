@@ -224,6 +224,18 @@ class UserPremodChanged(DomainEvent):
     by: str
 
 
+class PersonErased(DomainEvent):
+    """A person was forgotten (decision 33): their `personal_data` rows and write-side rows
+    were deleted in the transaction that appended this. Appended to every thread stream
+    they wrote in, were notified in or subscribed to (`comment_ids`: theirs in that
+    thread, which the folds turn into deleted placeholders without author or text), and
+    to their own stream (`comment_ids`: all of them)."""
+
+    type_name = "PersonErased"
+    user_id: str
+    comment_ids: list[str] = []
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type_name: cls
     for cls in (
@@ -250,5 +262,6 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UserBanned,
         UserUnbanned,
         UserPremodChanged,
+        PersonErased,
     )
 }

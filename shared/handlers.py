@@ -23,6 +23,7 @@ from shared.commands import (
     Command,
     DeleteComment,
     EditComment,
+    EraseUser,
     FeatureComment,
     FlagComment,
     LikeComment,
@@ -37,6 +38,7 @@ from shared.commands import (
     UnlikeComment,
 )
 from shared.comment_decisions import CommentDecisions
+from shared.erasure_handlers import ErasureHandlers
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
 from shared.moderation_handlers import ModerationHandlers, author_facts, is_banned
@@ -74,6 +76,7 @@ class Handlers:
         self.moderation = ModerationHandlers(self._append)
         self.settings = SettingsHandlers(self._append)
         self.decisions = CommentDecisions(self._append)
+        self.erasure = ErasureHandlers(self._append)
         self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Result]] = {
             RegisterThread: self.register_thread,
             LockThread: self.lock_thread,
@@ -93,6 +96,7 @@ class Handlers:
             ApproveComment: self.decisions.approve,
             RejectComment: self.decisions.reject,
             FeatureComment: self.decisions.feature,
+            EraseUser: self.erasure.erase,
         }
 
     def handle(self, conn: Connection, command: Command, ctx: RequestContext) -> Result:
@@ -119,8 +123,9 @@ class Handlers:
         expected_version: int,
         *events: ev.DomainEvent,
     ) -> list[StoredEvent]:
+        # Only the actor's id: names live in `people`, which erasure can delete (decision 33).
         metadata = {
-            "actor": {"id": ctx.actor.id, "name": ctx.actor.name},
+            "actor": {"id": ctx.actor.id},
             "request_id": ctx.request_id,
             "idempotency_key": ctx.idempotency_key,
         }

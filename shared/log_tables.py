@@ -43,3 +43,15 @@ class StreamRecord(SQLModel, table=True):
 
     stream_id: str = Field(primary_key=True, max_length=200)
     version: int
+
+
+# A person's words and name, kept beside the log rather than in it (decision 33): the
+# store blanks them in `events.data` and writes them here, keyed by the event, so that
+# erasing a person deletes rows without rewriting the append-only log.
+PERSONAL_DATA = sa.Table(
+    "personal_data",
+    SQLModel.metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("subject_id", sa.String(200), nullable=False, index=True),
+    sa.Column("fields", JSON_TYPE, nullable=False),
+)

@@ -57,8 +57,8 @@ _BLOCK_START = re.compile(r"^(?:[-+=]|\d{1,9}[.)])", re.MULTILINE)
 _EDGE_SPACE = re.compile(r"^ | $", re.MULTILINE)
 
 
-# What linkify would turn into a link: such bodies take the full path.
-_LINK_LIKE = re.compile(r"://|www\.|@|\.[a-z]{2,}\b", re.IGNORECASE)
+# What linkify would turn into a link (`//host` too: protocol-relative): the full path.
+_LINK_LIKE = re.compile(r"//|www\.|@|\.[a-z]{2,}\b", re.IGNORECASE)
 
 
 def _plain_paragraphs(body: str) -> str | None:

@@ -128,6 +128,16 @@ class FeaturedComment:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class ErasedPerson:
+    """A person forgotten: how many threads heard of it and how many comments it blanked
+    (erasing again answers the same with nothing left to do: zeros)."""
+
+    user_id: str
+    threads: int
+    comments: int
+
+
 Result = (
     SavedThread
     | NewComment
@@ -142,6 +152,7 @@ Result = (
     | FlagState
     | DecidedComment
     | FeaturedComment
+    | ErasedPerson
 )
 RESULT_TYPES: tuple[type[Result], ...] = (
     SavedThread,
@@ -157,4 +168,5 @@ RESULT_TYPES: tuple[type[Result], ...] = (
     FlagState,
     DecidedComment,
     FeaturedComment,
+    ErasedPerson,
 )

@@ -6,6 +6,11 @@ tails `position > last_seen` never skips an event that commits late. SQLite
 writers are serialized by `BEGIN IMMEDIATE`, which gives the same guarantee.
 A transaction that takes the lock up front (`lock_appends`, as group commit does)
 pays for it once, however many appends it makes.
+
+Personal data (decision 33): an event's personal fields (`shared.personal_data`) are
+blanked in its `events` row and written to `personal_data` in the same transaction, one
+statement for the whole append; every read joins them back, so `StoredEvent.data` is the
+event as appended until its person is erased, and blank ("") after.
 """
 
 import math
@@ -21,7 +26,8 @@ from shared.db import insert_ignoring_conflicts, read_connection, write_transact
 from shared.errors import ConcurrencyError, Conflict
 from shared.events import DomainEvent
 from shared.ids import new_event_id
-from shared.log_tables import EventRecord, StreamRecord
+from shared.log_tables import PERSONAL_DATA, EventRecord, StreamRecord
+from shared.personal_data import merge, split
 from shared.timeutil import as_utc
 from shared.upcasting import to_domain
 
@@ -31,6 +37,7 @@ STREAMS = StreamRecord.__table__  # type: ignore[attr-defined]
 # Any fixed 64-bit number: the key of the advisory lock that orders appends.
 APPEND_LOCK_KEY = 0x43686F727573
 _LOCKED_BY = "chorus_appends_locked_by"
+_DEFERRED = "chorus_personal_deferred"
 # Built once: constructing a statement costs more than executing a cached one.
 _LOCK = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY))
 # The same, with the lock wait and every statement of the transaction bounded (SET LOCAL),
@@ -41,6 +48,11 @@ _BOUNDED_LOCK = sa.text(
     " SELECT pg_advisory_xact_lock(:key) FROM bounds"
 ).bindparams(key=APPEND_LOCK_KEY)
 _INSERT_EVENTS = EVENTS.insert().returning(EVENTS.c.position, sort_by_parameter_order=True)
+_INSERT_PERSONAL = PERSONAL_DATA.insert()
+# Every read of the log: the event row with its personal fields, if it has any left.
+_WITH_PERSONAL = sa.select(EVENTS, PERSONAL_DATA.c.fields.label("personal")).outerjoin(
+    PERSONAL_DATA, PERSONAL_DATA.c.event_id == EVENTS.c.event_id
+)
 _ADVANCE = (
     STREAMS.update()
     .where(
@@ -131,33 +143,29 @@ class EventStore:
                 return self._append(own, stream_id, events, expected_version)
         return self._append(conn, stream_id, events, expected_version)
 
+    def append_many(
+        self, appends: Sequence["StreamAppend"], *, conn: Connection
+    ) -> list[StoredEvent]:
+        """Several streams' appends in the caller's transaction, for bulk writers (an
+        import): each stream's optimistic check as `append` makes it, then one statement
+        for all the events and one for their personal data. Raises as `append` does."""
+        lock_appends(conn)
+        recorded_at = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        for each in appends:
+            if not each.events:
+                continue
+            new = each.expected_version + len(each.events)
+            self._advance_stream(conn, each.stream_id, each.expected_version, new)
+            rows.extend(_rows(each.stream_id, each.events, each.expected_version, recorded_at))
+        return _insert(conn, rows)
+
     def _append(
         self, conn: Connection, stream_id: str, events: Sequence[NewEvent], expected: int
     ) -> list[StoredEvent]:
         lock_appends(conn)
         self._advance_stream(conn, stream_id, expected, expected + len(events))
-        recorded_at = datetime.now(UTC)
-        rows: list[dict[str, Any]] = [
-            {
-                "stream_id": stream_id,
-                "version": expected + offset,
-                "event_id": event.event_id,
-                "type": event.type,
-                "schema_version": event.schema_version,
-                "data": event.data,
-                "metadata": event.metadata,
-                "recorded_at": recorded_at,
-            }
-            for offset, event in enumerate(events, start=1)
-        ]
-        try:
-            result = conn.execute(_INSERT_EVENTS, rows)
-        except sa.exc.IntegrityError as exc:
-            raise Conflict("an event with this event_id is already stored") from exc
-        return [
-            StoredEvent(position=position, **row)
-            for position, row in zip(result.scalars(), rows, strict=True)
-        ]
+        return _insert(conn, _rows(stream_id, events, expected, datetime.now(UTC)))
 
     def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
         if expected == 0:
@@ -186,8 +194,7 @@ class EventStore:
         conn: Connection | None = None,
     ) -> list[StoredEvent]:
         query = (
-            sa.select(EVENTS)
-            .where(EVENTS.c.stream_id == stream_id, EVENTS.c.version > after_version)
+            _WITH_PERSONAL.where(EVENTS.c.stream_id == stream_id, EVENTS.c.version > after_version)
             .order_by(EVENTS.c.version)
             .limit(limit)
         )
@@ -197,8 +204,7 @@ class EventStore:
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         query = (
-            sa.select(EVENTS)
-            .where(EVENTS.c.position > after_position)
+            _WITH_PERSONAL.where(EVENTS.c.position > after_position)
             .order_by(EVENTS.c.position)
             .limit(limit)
         )
@@ -207,6 +213,112 @@ class EventStore:
     def _fetch(self, query: sa.Select[Any]) -> list[StoredEvent]:
         with read_connection(self.engine) as conn:
             return [_stored(row._mapping) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of `append_many`."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int
+
+
+def _rows(
+    stream_id: str, events: Sequence[NewEvent], expected: int, recorded_at: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "stream_id": stream_id,
+            "version": expected + offset,
+            "event_id": event.event_id,
+            "type": event.type,
+            "schema_version": event.schema_version,
+            "data": event.data,
+            "metadata": event.metadata,
+            "recorded_at": recorded_at,
+        }
+        for offset, event in enumerate(events, start=1)
+    ]
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[StoredEvent]:
+    """Insert event rows (their personal fields split out) and return them as stored."""
+    if not rows:
+        return []
+    logged, personal = split_personal(rows)
+    try:
+        result = conn.execute(_INSERT_EVENTS, logged)
+    except sa.exc.IntegrityError as exc:
+        raise Conflict("an event with this event_id is already stored") from exc
+    positions = list(result.scalars())
+    deferred = _deferred(conn)
+    if deferred is None:
+        insert_personal(conn, personal)
+    else:
+        deferred.extend(personal)
+    # The caller's events as they were appended: their personal fields included.
+    return [
+        StoredEvent(position=position, **row) for position, row in zip(positions, rows, strict=True)
+    ]
+
+
+def split_personal(
+    rows: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Event rows as the log keeps them (personal fields blank), and their `personal_data`
+    rows. For any appender that inserts event rows itself (a bulk import): the log must
+    never hold what this leaves out."""
+    logged: list[dict[str, Any]] = []
+    personal: list[dict[str, Any]] = []
+    for row in rows:
+        parts = split(row["type"], row["data"], row["metadata"])
+        if parts.subject_id is None:
+            logged.append(row)
+            continue
+        logged.append({**row, "data": parts.data})
+        personal.append(
+            {"event_id": row["event_id"], "subject_id": parts.subject_id, "fields": parts.fields}
+        )
+    return logged, personal
+
+
+def insert_personal(conn: Connection, personal: Sequence[dict[str, Any]]) -> None:
+    """Write `split_personal`'s rows: one statement, in the caller's transaction."""
+    if personal:
+        conn.execute(_INSERT_PERSONAL, list(personal))
+
+
+def defer_personal(conn: Connection) -> None:
+    """Collect the personal rows of `conn`'s running transaction instead of inserting them
+    at each append, until `flush_personal`: a group commit's batch then writes them in one
+    statement rather than one per command. Whoever defers must flush before committing,
+    and before anything in the transaction reads or deletes `personal_data`."""
+    held = conn.info.get(_DEFERRED)
+    if held is None or held[0] is not conn.get_transaction():
+        conn.info[_DEFERRED] = (conn.get_transaction(), [])
+
+
+def flush_personal(conn: Connection) -> None:
+    """Insert what `defer_personal` collected so far (the transaction keeps deferring)."""
+    deferred = _deferred(conn)
+    if deferred:
+        insert_personal(conn, deferred)
+        deferred.clear()
+
+
+def _deferred(conn: Connection) -> list[dict[str, Any]] | None:
+    held = conn.info.get(_DEFERRED)
+    if held is None or held[0] is not conn.get_transaction():
+        return None  # not deferring, or deferred by a transaction that has ended
+    rows: list[dict[str, Any]] = held[1]
+    return rows
+
+
+def with_personal(data: dict[str, Any], personal: dict[str, Any] | None) -> dict[str, Any]:
+    """An event row's data with its `personal_data` fields (a LEFT JOIN's, or None) put back:
+    for the few queries that read `events` themselves rather than through the store."""
+    return merge(data, personal)
 
 
 def _stored(row: Any) -> StoredEvent:
@@ -218,7 +330,7 @@ def _stored(row: Any) -> StoredEvent:
         event_id=row["event_id"],
         type=row["type"],
         schema_version=row["schema_version"],
-        data=row["data"],
+        data=merge(row["data"], row["personal"]),
         metadata=row["metadata"],
         recorded_at=recorded_at,
     )

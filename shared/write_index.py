@@ -30,7 +30,8 @@ class CommentState(SQLModel, table=True):
 
     comment_id: str = Field(primary_key=True, max_length=40)
     thread_id: str = Field(max_length=200)
-    author_id: str = Field(max_length=200)
+    # Indexed (migration 0009): erasing a person finds their comments by it.
+    author_id: str = Field(max_length=200, index=True)
     parent_id: str | None = Field(default=None, max_length=40)
     deleted: bool = False
     like_count: int = 0

@@ -37,6 +37,7 @@ from services.api.routes import (
     moderation,
     moderation_queue,
     pages,
+    personal,
     reads,
     threads,
     unsubscribe,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live.router)
     app.include_router(unsubscribe.router)
     app.include_router(me.router)
+    app.include_router(personal.router)
     app.include_router(moderation.router)
     app.include_router(comment_moderation.router)
     app.include_router(moderation_queue.router)

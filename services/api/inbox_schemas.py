@@ -18,7 +18,7 @@ NotificationId = CommentIdItem
 
 class ActorPublic(BaseModel):
     id: str
-    name: str
+    name: str | None = Field(description="null once they were erased (decision 33)")
 
 
 class NotificationPublic(BaseModel):
@@ -27,7 +27,7 @@ class NotificationPublic(BaseModel):
     thread_id: str
     comment_id: str = Field(description="The comment this notification is about")
     actor: ActorPublic = Field(description="Who wrote the comment")
-    excerpt: str
+    excerpt: str | None = Field(description="null once its author was erased")
     created_at: datetime
     read_at: datetime | None = Field(description="null while unread")
 

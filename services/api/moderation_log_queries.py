@@ -2,8 +2,9 @@
 
 `moderation_log` holds the log position of each decision event (and its thread); the
 entry itself is the event, read by that position: who decided (the event metadata's
-actor, as their token named them then), what, about whom, why and when. A page is one
-statement: the index walked backwards from the cursor, joined to `events` by primary key.
+actor id, with the name `people` holds for them now: the log keeps no names, decision
+33), what, about whom, why and when. A page is one statement: the index walked backwards
+from the cursor, joined to `events` by primary key and to `people` by the actor's id.
 """
 
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from shared.db import read_connection
 from shared.moderation_tables import moderation_log
+from shared.notification_tables import people
 from shared.store import EVENTS
 from shared.streams import USER_STREAM_PREFIX
 from shared.timeutil import as_utc
@@ -78,9 +80,11 @@ def decisions(engine: Engine, *, thread_id: str | None, before: int | None, limi
             EVENTS.c.data,
             EVENTS.c.metadata,
             EVENTS.c.recorded_at,
+            people.c.name.label("actor_name"),
         )
         .select_from(moderation_log)
         .join(EVENTS, EVENTS.c.position == moderation_log.c.position)
+        .outerjoin(people, people.c.user_id == EVENTS.c.metadata["actor"]["id"].as_string())
         .order_by(moderation_log.c.position.desc())
         .limit(limit + 1)
     )
@@ -101,6 +105,7 @@ def decisions(engine: Engine, *, thread_id: str | None, before: int | None, limi
 def _entry(row: Any) -> Entry:
     data: dict[str, Any] = row.data
     actor: dict[str, Any] = row.metadata.get("actor") or {}
+    name = row.actor_name or ""  # an erased moderator has no name left
     if row.type == "UserPremodChanged":
         action = "premod" if data.get("on") else "unpremod"
     else:
@@ -108,7 +113,7 @@ def _entry(row: Any) -> Entry:
     until = data.get("until")
     return Entry(
         action=action,
-        moderator=Moderator(id=str(actor.get("id", "")), name=str(actor.get("name", ""))),
+        moderator=Moderator(id=str(actor.get("id", "")), name=str(name)),
         target=_target(row.stream_id, data),
         reason=data.get("reason") or None,
         until=None if until is None else datetime.fromisoformat(until),

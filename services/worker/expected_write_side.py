@@ -92,6 +92,10 @@ class ThreadReplay:
             }
         elif isinstance(event, ev.CommentDeleted) and event.comment_id in self.comments:
             self.comments[event.comment_id]["deleted"] = True
+        elif isinstance(event, ev.PersonErased):  # their comments are deleted placeholders
+            for comment_id in event.comment_ids:
+                if comment_id in self.comments:
+                    self.comments[comment_id]["deleted"] = True
         elif isinstance(event, ev.CommentLiked | ev.CommentUnliked):
             self._like(event.comment_id, event.user_id, isinstance(event, ev.CommentLiked))
         elif isinstance(event, COMMENT_DECISIONS) and event.comment_id in self.comments:
@@ -177,6 +181,9 @@ class UserReplay:
             )
         elif isinstance(event, ev.UserPremodChanged):
             self.premod = {"user_id": user, "position": stored.position} if event.on else None
+        elif isinstance(event, ev.PersonErased):  # their choices and read marks are deleted
+            self.preferences, self.preference_history = None, []
+            self.reads, self.mark = {}, None
         elif isinstance(event, ev.NotificationsRead):
             for comment_id in event.comment_ids:  # the first read is the one kept
                 self.reads.setdefault(

@@ -73,6 +73,11 @@ def compose(
         if orphans:
             outgoing.append(Outgoing(claim, orphans, None, "the notification no longer exists"))
         rows = [r for r in rows if r.kind is not None]
+        # Their author was erased (decision 33): nothing of theirs is quoted to anyone.
+        erased = tuple(r.id for r in rows if r.actor_name == "" and r.excerpt == "")
+        if erased:
+            outgoing.append(Outgoing(claim, erased, None, "the comment's author was erased"))
+        rows = [r for r in rows if r.id not in erased]
         if not rows:
             continue
         try:

@@ -76,6 +76,7 @@ _READ = {
     "CommentApproved",
     "CommentRejected",
     "ThreadSubscriptionChanged",
+    "PersonErased",
 }
 _TARGETED = (ev.CommentEdited, ev.CommentApproved, ev.CommentRejected)
 T = TypeVar("T")
@@ -225,7 +226,69 @@ def _fold(
     conn: Connection, thread_id: str, events: list[StoredEvent], *, queue_email: bool
 ) -> Applied:
     """Apply a batch of one thread's events: how many emails are due now, and who was
-    notified (or lost a notification: their unread count changes too)."""
+    notified (or lost a notification: their unread count changes too).
+
+    A `PersonErased` splits the batch: what came before it is written first, then the
+    erasure is applied to the rows (`_forget`), then the rest is folded."""
+    due, heard = 0, set[str]()
+    start = 0
+    for index, stored in enumerate(events):
+        if stored.type != "PersonErased":
+            continue
+        before = _fold_run(conn, thread_id, events[start:index], queue_email=queue_email)
+        erased = stored.to_domain()
+        assert isinstance(erased, ev.PersonErased)
+        due += before.emails_due
+        heard |= before.notified | _forget(conn, thread_id, erased)
+        start = index + 1
+    rest = _fold_run(conn, thread_id, events[start:], queue_email=queue_email)
+    return Applied(due + rest.emails_due, frozenset(heard | rest.notified))
+
+
+def _forget(conn: Connection, thread_id: str, event: ev.PersonErased) -> set[str]:
+    """A person erased (decision 33), in this thread: notifications to them and their place
+    in conversations and subscriptions go; notifications about their comments keep no
+    name or excerpt; their held comments keep nothing and will never notify. Returns whose
+    inbox changed."""
+    user, n, c = event.user_id, notifications, notification_comments
+    changed = {user}
+    conn.execute(n.delete().where(n.c.thread_id == thread_id, n.c.recipient_id == user))
+    # Mail to them the fold queued after the erasure's own transaction deleted their rows.
+    conn.execute(
+        email_outbox.delete().where(
+            email_outbox.c.recipient_id == user,
+            email_outbox.c.comment_id.in_(
+                sa.select(c.c.comment_id).where(c.c.thread_id == thread_id)
+            ),
+        )
+    )
+    for table in (conversation_participants, thread_subscriptions):
+        conn.execute(table.delete().where(table.c.thread_id == thread_id, table.c.user_id == user))
+    for chunk in _chunks(event.comment_ids):
+        about = n.c.comment_id.in_(chunk)
+        changed |= {
+            row.recipient_id
+            for row in conn.execute(
+                n.update()
+                .where(about)
+                .values(actor_name="", excerpt="")
+                .returning(n.c.recipient_id)
+            )
+        }
+        conn.execute(
+            c.update()
+            .where(c.c.comment_id.in_(chunk))
+            .values(author_name=None, held_excerpt=None, notified=True)
+        )
+    return changed
+
+
+def _fold_run(
+    conn: Connection, thread_id: str, events: list[StoredEvent], *, queue_email: bool
+) -> Applied:
+    """Fold events without an erasure among them."""
+    if not events:
+        return Applied()
     domain = [(stored, stored.to_domain()) for stored in events if stored.type in _READ]
     state = _load(conn, thread_id, [e for _, e in domain])
     for stored, event in domain:

@@ -107,6 +107,20 @@ def comment_deleted(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession)
     _recount(s, row, was_shown)
 
 
+def person_erased(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
+    """Their comments become deleted placeholders without author or text (decision 33);
+    counts move as a deletion moves them, and replies by others stay where they are."""
+    assert isinstance(event, ev.PersonErased)
+    for comment_id in event.comment_ids:
+        row = s.comment(comment_id)
+        was_shown = _shown(row)
+        row["deleted"] = True
+        row["author_name"] = ""
+        row["body_html"] = None
+        row["body"] = None
+        _recount(s, row, was_shown)
+
+
 def comment_flagged(event: ev.DomainEvent, _stored: StoredEvent, s: TreeSession) -> None:
     assert isinstance(event, ev.CommentFlagged)
     row = s.comment(event.comment_id)
@@ -240,6 +254,7 @@ PROJECTORS: dict[str, Projector] = {
     "CommentUnfeatured": comment_featured,
     "ThreadModerationChanged": not_shown,
     "ThreadSubscriptionChanged": not_shown,
+    "PersonErased": person_erased,
 }
 
 

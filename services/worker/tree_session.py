@@ -17,6 +17,7 @@ from shared.store import StoredEvent
 
 Row = dict[str, Any]
 _COMMENT_MUTABLE = (
+    "author_name",  # blanked when its author is erased (decision 33)
     "body_html",
     "body",
     "edited_at",
@@ -119,6 +120,8 @@ class TreeSession:
                     wanted.add(data["parent_id"])
             elif "comment_id" in data:
                 wanted.add(data["comment_id"])
+            elif event.type == "PersonErased":
+                wanted.update(data.get("comment_ids", ()))
         self._load_comments(wanted)
         ancestors = {a for row in self._comments.values() for a in _path(row)}
         self._load_comments(ancestors)

@@ -132,8 +132,9 @@ def _notification(record: iq.NotificationRecord) -> NotificationPublic:
         kind=record.kind,
         thread_id=record.thread_id,
         comment_id=record.comment_id,
-        actor=ActorPublic(id=record.actor_id, name=record.actor_name),
-        excerpt=record.excerpt,
+        # An erased author's notifications keep neither name nor words ("" in the row).
+        actor=ActorPublic(id=record.actor_id, name=record.actor_name or None),
+        excerpt=record.excerpt or None,
         created_at=record.created_at,
         read_at=record.read_at,
     )
