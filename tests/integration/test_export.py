@@ -25,6 +25,7 @@ from shared.commands import (
     Actor,
     DeleteComment,
     EditComment,
+    EraseUser,
     LikeComment,
     LockThread,
     PostComment,
@@ -236,3 +237,22 @@ def test_chorus_export_writes_a_file_or_stdout(
     assert ran.exit_code == 2
     assert "thread 'nowhere' has no page to export" in ran.output
     assert list(folder.iterdir()) == [path]
+
+
+def test_an_erased_persons_comments_are_exported_as_placeholders_without_name_or_text(
+    bus: CommandBus, engine: Engine, store: EventStore, site: dict[str, str]
+) -> None:
+    """Decision 33's erasure, as pages show it: an export made afterwards holds neither
+    their name nor their words, so importing it cannot bring them back."""
+    bus.execute(EraseUser("bob"), as_("bob"))
+    for thread_id in ("story", "held"):
+        fold_thread(engine, store, thread_id)
+    out = io.BytesIO()
+    export(engine, out)
+    text = out.getvalue().decode("utf-8")
+    assert "Bob" not in text
+    assert "a reply" not in text
+    assert "no thanks" not in text  # bob's rejected comment
+    lines = [json.loads(line) for line in text.splitlines()]
+    (reply,) = (line for line in lines if line.get("id") == site["reply"])
+    assert (reply["deleted"], reply["body"], reply["author"]["name"]) == (True, None, "")
