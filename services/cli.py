@@ -1,4 +1,5 @@
-"""The `chorus` command: run the API and workers, migrate, rebuild, verify, mint tokens."""
+"""The `chorus` command: run the API and workers, migrate, rebuild, verify, import, mint
+tokens."""
 
 import sys
 from pathlib import Path
@@ -202,6 +203,85 @@ def verify(
     if total > limit:
         console.print(f"… and {total - limit:,} more")
     raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="The export file (Isso: its SQLite database)")],
+    format_name: Annotated[str, typer.Option("--format", help="disqus, wordpress, isso or chorus")],
+    dry_run: Annotated[
+        bool, typer.Option(help="Read, check and count everything; append nothing")
+    ] = False,
+    fold: Annotated[
+        str,
+        typer.Option(
+            help="Who folds the imported threads: `workers` (nudged, as for any write),"
+            " `here` (this process, before the next batch) or `none` (the workers' sweep)"
+        ),
+    ] = "workers",
+    batch: Annotated[int, typer.Option(help="Comments per transaction, about")] = 5000,
+) -> None:
+    """Import comments from another tool's export (or a `chorus export`), with a progress
+    bar, then a report. Run it again: what is already there is not appended twice.
+
+    A malformed file is refused whole, naming the place, before anything is appended."""
+    import os
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from services.worker.imports.engine import Importer
+    from services.worker.imports.folds import AfterBatch, FoldHere, NudgeFolds, no_folds
+    from services.worker.imports.formats import UnknownFormat, close_source, open_source
+    from services.worker.imports.model import MalformedFile
+    from services.worker.imports.report_text import report_lines
+    from shared.db import create_db_engine
+    from shared.store import EventStore
+
+    if fold not in ("workers", "here", "none"):
+        raise typer.BadParameter("--fold is workers, here or none")
+    if not file.is_file():
+        _refuse("import", f"{file} is not a file", what="import")
+    try:
+        source = open_source(format_name, file)
+    except UnknownFormat as exc:
+        _refuse("import", str(exc), what="import")
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url, pool_size=2)
+    after: AfterBatch = no_folds
+    redis = None
+    if not dry_run and fold == "workers":
+        from redis import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+        after = NudgeFolds(redis)
+    elif not dry_run and fold == "here":
+        after = FoldHere(engine, EventStore(engine))
+    console = Console(stderr=True)
+    columns = (*Progress.get_default_columns()[:2], BarColumn(), MofNCompleteColumn())
+    try:
+        with Progress(*columns, TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("reading" if dry_run else "importing", total=None)
+            importer = Importer(
+                engine,
+                source,
+                dry_run=dry_run,
+                batch_comments=batch,
+                after_batch=after,
+                render_processes=os.cpu_count() or 1,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+            report = importer.run()
+    except MalformedFile as exc:
+        typer.echo(f"chorus import: {file}: {exc.where}: {exc.problem}; nothing imported", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        close_source(source)
+        engine.dispose()
+        if redis is not None:
+            redis.close()
+    for line in report_lines(report):
+        typer.echo(line)
 
 
 @app.command()

@@ -39,6 +39,9 @@ def thread_tables(metadata: sa.MetaData, prefix: str = "") -> ThreadTables:
         sa.Column("participant_count", sa.Integer, nullable=False, default=0),
         sa.Column("last_comment_at", TIMESTAMP, nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
+        # `GET /v1/threads?url=` (migration 0010). A hash index on PostgreSQL: equality
+        # is all it answers, and a B-tree refuses a key over ~2.7 kB (a long non-ASCII URL).
+        sa.Index(f"ix_{prefix}thread_view_url", "url", postgresql_using="hash"),
     )
     comments = sa.Table(
         f"{prefix}comment_view",

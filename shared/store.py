@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from shared.bulk import insert_rows
 from shared.db import insert_ignoring_conflicts, read_connection, write_transaction
 from shared.errors import ConcurrencyError, Conflict
 from shared.events import DomainEvent
@@ -61,6 +62,19 @@ _ADVANCE = (
     )
     .values(version=sa.bindparam("new"))
     .returning(STREAMS.c.version)
+)
+
+_LAST_POSITION = sa.select(sa.func.max(EVENTS.c.position))
+_POSITIONS_AFTER = sa.select(EVENTS.c.event_id, EVENTS.c.position).where(
+    EVENTS.c.position > sa.bindparam("before")
+)
+_ADVANCE_MANY = (
+    STREAMS.update()
+    .where(
+        STREAMS.c.stream_id == sa.bindparam("stream"),
+        STREAMS.c.version == sa.bindparam("expected"),
+    )
+    .values(version=sa.bindparam("new"))
 )
 
 
@@ -143,29 +157,67 @@ class EventStore:
                 return self._append(own, stream_id, events, expected_version)
         return self._append(conn, stream_id, events, expected_version)
 
-    def append_many(
-        self, appends: Sequence["StreamAppend"], *, conn: Connection
-    ) -> list[StoredEvent]:
-        """Several streams' appends in the caller's transaction, for bulk writers (an
-        import): each stream's optimistic check as `append` makes it, then one statement
-        for all the events and one for their personal data. Raises as `append` does."""
-        lock_appends(conn)
-        recorded_at = datetime.now(UTC)
-        rows: list[dict[str, Any]] = []
-        for each in appends:
-            if not each.events:
-                continue
-            new = each.expected_version + len(each.events)
-            self._advance_stream(conn, each.stream_id, each.expected_version, new)
-            rows.extend(_rows(each.stream_id, each.events, each.expected_version, recorded_at))
-        return _insert(conn, rows)
-
     def _append(
         self, conn: Connection, stream_id: str, events: Sequence[NewEvent], expected: int
     ) -> list[StoredEvent]:
         lock_appends(conn)
         self._advance_stream(conn, stream_id, expected, expected + len(events))
         return _insert(conn, _rows(stream_id, events, expected, datetime.now(UTC)))
+
+    def append_many(
+        self, appends: Sequence["StreamAppend"], *, conn: Connection
+    ) -> list[StoredEvent]:
+        """Several streams' appends in the caller's transaction, for bulk writers (an
+        import): every stream's optimistic check in two statements (the new streams
+        inserted, the others moved on from the version expected), then one statement for
+        all the events and one for their personal data (COPY on PostgreSQL). Positions are
+        read back once: under the append lock every position past the last one is theirs.
+        Raises as `append` does; the caller rolls back."""
+        appends = [each for each in appends if each.events]
+        if not appends:
+            return []
+        lock_appends(conn)
+        before = conn.execute(_LAST_POSITION).scalar() or 0
+        fresh = [
+            {"stream_id": each.stream_id, "version": len(each.events)}
+            for each in appends
+            if each.expected_version == 0
+        ]
+        moved = [
+            {
+                "stream": each.stream_id,
+                "expected": each.expected_version,
+                "new": each.expected_version + len(each.events),
+            }
+            for each in appends
+            if each.expected_version > 0
+        ]
+        try:
+            insert_rows(conn, STREAMS, fresh)
+        except sa.exc.IntegrityError as exc:
+            raise ConcurrencyError("a stream appended to as new exists already") from exc
+        if moved and conn.execute(_ADVANCE_MANY, moved).rowcount != len(moved):
+            raise ConcurrencyError("a stream is not at the version it was read at")
+        recorded_at = datetime.now(UTC)
+        rows = [
+            row
+            for each in appends
+            for row in _rows(each.stream_id, each.events, each.expected_version, recorded_at)
+        ]
+        logged, personal = split_personal(rows)
+        try:
+            insert_rows(conn, EVENTS, logged)
+        except sa.exc.IntegrityError as exc:
+            raise Conflict("an event with this event_id is already stored") from exc
+        deferred = _deferred(conn)
+        if deferred is None:
+            insert_rows(conn, PERSONAL_DATA, personal)
+        else:
+            deferred.extend(personal)
+        found = conn.execute(_POSITIONS_AFTER, {"before": before})
+        positions: dict[str, int] = {row.event_id: row.position for row in found}
+        # The caller's events as they were appended: their personal fields included.
+        return [StoredEvent(position=positions[row["event_id"]], **row) for row in rows]
 
     def _advance_stream(self, conn: Connection, stream_id: str, expected: int, new: int) -> None:
         if expected == 0:

@@ -202,6 +202,14 @@ def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
     )
 
 
+def thread_with_url(engine: Engine, url: str) -> str | None:
+    """The id of the thread registered with `url` (the earliest, if several are), as far
+    as the projection has folded; None if none is."""
+    with snapshot(engine) as conn:
+        found: str | None = conn.execute(_THREAD_WITH_URL, {"url": url}).scalar()
+    return found
+
+
 def comment_counts(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
     """Visible comments per thread, unknown threads 0, in one statement."""
     with snapshot(engine) as conn:
@@ -606,6 +614,12 @@ _THREAD_SUMMARY = (
     # One row whether or not the projection has the thread: the join fills it in if so.
     .select_from(sa.select(sa.literal_column("1").label("one")).subquery("one_row"))
     .outerjoin(_T, _T.c.thread_id == _THREAD_ID)
+)
+_THREAD_WITH_URL = (
+    sa.select(_T.c.thread_id)
+    .where(_T.c.url == sa.bindparam("url", type_=sa.String))
+    .order_by(_T.c.created_at, _T.c.thread_id)
+    .limit(1)
 )
 _COUNTS = sa.select(_T.c.thread_id, _T.c.comment_count).where(
     _T.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))

@@ -84,7 +84,8 @@ class ThreadReplay:
                 "author_id": event.author.id,
                 "parent_id": event.parent_id,
                 "deleted": False,
-                "like_count": 0,
+                # What the import counted without saying who, and then each like.
+                "like_count": event.imported_likes,
                 "depth": parent["depth"] + 1 if parent else 0,
                 "status": event.status,
                 "flag_count": 0,

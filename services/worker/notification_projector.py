@@ -158,6 +158,12 @@ class _Conversations:
         root_id = parent.root_id if parent else event.comment_id
         comment = _Comment(event.comment_id, root_id, event.author.id, new=True)
         self.comments[event.comment_id] = comment
+        if event.imported_from is not None:
+            # Imported: known, so that native replies to it notify as to any comment, but it
+            # notifies nobody itself, now or on a rebuild, nor when a moderator approves it.
+            if event.status == "published":
+                self._join(comment.root_id, event.author.id)
+            return
         if event.status == "published":
             self._publish(comment, parent, stored, event.author, event.body, None)
             return
@@ -207,12 +213,15 @@ class _Conversations:
                 kinds.pop(user, None)
         self.published.append(_Published(stored, comment.comment_id, author, body, held, kinds))
         comment.notified, comment.changed = True, True
+        self._join(comment.root_id, author.id)
 
-        participants = self.participants.setdefault(comment.root_id, {})
-        if author.id not in participants:
-            participants[author.id] = None
+    def _join(self, root_id: str, user_id: str) -> None:
+        """The author takes part in the conversation from now on."""
+        participants = self.participants.setdefault(root_id, {})
+        if user_id not in participants:
+            participants[user_id] = None
             self.new_participants.append(
-                {"root_id": comment.root_id, "user_id": author.id, "thread_id": self.thread_id}
+                {"root_id": root_id, "user_id": user_id, "thread_id": self.thread_id}
             )
 
     def _comment(self, comment_id: str) -> _Comment:
@@ -318,6 +327,28 @@ def _fold_run(
     retracted_from = retract(conn, sorted(state.retracted)) if state.retracted else set()
     due = sum(1 for row in outbox if row["frequency"] == "immediate")
     return Applied(due, frozenset({row["recipient_id"] for row in rows} | retracted_from))
+
+
+def fresh_thread_rows(
+    thread_id: str, events: list[StoredEvent]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The `notification_comments` and `conversation_participants` rows of a thread new to
+    the log whose events notify nobody (imported: `chorus import` folds them in bulk).
+    Raises `ValueError` if any event would notify someone: such a thread folds as usual."""
+    state = _Conversations(thread_id, {}, {}, {})
+    for stored in events:
+        if stored.type not in _READ:
+            continue
+        event = stored.to_domain()
+        if isinstance(event, ev.CommentPosted) and event.imported_from is not None:
+            state.comment_posted(stored, event)
+        elif isinstance(event, ev.CommentRejected):
+            state.comment_rejected(event)
+        else:
+            raise ValueError(f"{stored.type} is not an imported comment's")
+    if state.published:
+        raise ValueError("an event of the thread notifies")
+    return [c.row(thread_id) for c in state.comments.values()], state.new_participants
 
 
 def _load(conn: Connection, thread_id: str, events: list[ev.DomainEvent]) -> _Conversations:

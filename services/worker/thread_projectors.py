@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from services.worker.tree_session import Row, TreeSession
 from shared import events as ev
-from shared.rendering import render_markdown
 from shared.store import StoredEvent
 
 Projector = Callable[[ev.DomainEvent, StoredEvent, TreeSession], None]
@@ -64,12 +63,13 @@ def comment_posted(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
         "position": stored.position,
         "author_id": event.author.id,
         "author_name": event.author.name,
-        "body_html": render_markdown(event.body),
+        "body_html": s.render(event.body),
         "body": event.body,
-        "created_at": stored.recorded_at,
+        # An imported comment keeps when it was written, and the likes its source counted.
+        "created_at": event.posted_at or stored.recorded_at,
         "edited_at": None,
         "deleted": False,
-        "like_count": 0,
+        "like_count": event.imported_likes,
         "reply_count": 0,
         "descendant_count": 0,
         # Held comments arrive `pending` and count nowhere until approved.
@@ -89,7 +89,7 @@ def comment_edited(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
     row = s.comment(event.comment_id)
     if row["deleted"]:
         return
-    row["body_html"] = render_markdown(event.body)
+    row["body_html"] = s.render(event.body)
     row["body"] = event.body
     row["edited_at"] = stored.recorded_at
     s.changed(row)

@@ -7,12 +7,13 @@ instead of several per event.
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shared.projection_tables import ThreadTables
+from shared.rendering import render_markdown
 from shared.store import StoredEvent
 
 Row = dict[str, Any]
@@ -149,6 +150,10 @@ class TreeSession:
 
     # -- what projectors use -----------------------------------------------------
 
+    def render(self, body: str) -> str:
+        """The body's HTML (a session may have it rendered already)."""
+        return render_markdown(body)
+
     def create_thread(self, row: Row) -> None:
         self.thread = row
         self._thread_is_new = True
@@ -241,3 +246,38 @@ def _path(row: Row) -> list[str]:
 
 def _bound(row: Row, columns: tuple[str, ...]) -> Row:
     return {f"b_{c}": row[c] for c in columns}
+
+
+class FreshTreeSession(TreeSession):
+    """The session of a thread the projection has nothing of yet (new to the log):
+    nothing to load, and its rows are handed back (`rows`) for a bulk write rather than
+    flushed. `chorus import` folds the threads it creates this way, many per statement."""
+
+    def __init__(self, tables: ThreadTables, thread_id: str, rendered: dict[str, str]) -> None:
+        super().__init__(cast(Connection, None), tables, thread_id)
+        self._rendered = rendered
+
+    def render(self, body: str) -> str:
+        found = self._rendered.get(body)
+        return found if found is not None else render_markdown(body)
+
+    def _load_thread(self) -> None:
+        self.thread = None
+
+    def _load_comments(self, ids: set[str]) -> None:
+        pass
+
+    def _load_participants(self, authors: set[str]) -> None:
+        for author_id in authors:
+            self._participants.setdefault(author_id, 0)
+
+    def rows(self) -> tuple[Row, list[Row], list[Row]]:
+        """The thread's row, its comments' and its participants' (with a visible comment)."""
+        thread = self.require_thread()
+        comments = [self._comments[c] for c in self._new_comments]
+        participants = [
+            {"thread_id": self.thread_id, "author_id": a, "visible_comments": n}
+            for a, n in sorted(self._participants.items())
+            if a in self._dirty_participants
+        ]
+        return thread, comments, participants

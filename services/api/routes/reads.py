@@ -40,7 +40,7 @@ from services.api.read_schemas import (
 )
 from shared.errors import InvalidInput, NotFound
 from shared.timeutil import as_utc
-from shared.validation import MAX_SQL_INTEGER
+from shared.validation import MAX_SQL_INTEGER, MAX_URL_CHARS
 
 router = APIRouter(prefix="/v1", tags=["reads"], responses=errors(400, 404, 413, 422, 503))
 
@@ -90,6 +90,40 @@ async def get_thread(
     read = partial(rq.thread_summary, services.engine, thread_id)
     thread = await _read_at_least(services, min_version, read)
     cache.answer(thread.thread_id, thread.version)
+    return _thread_public(thread)
+
+
+@router.get(
+    "/threads",
+    response_model=ThreadPublic,
+    tags=["threads"],
+    responses=READ_RESPONSES,
+    dependencies=[Depends(optional_user)],
+)
+async def find_thread(
+    url: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_URL_CHARS,
+            description="The URL the thread was registered (or imported) with",
+        ),
+    ],
+    services: ServicesDep,
+    cache: CachedRead,
+) -> ThreadPublic:
+    """The thread registered with this URL, as `GET /v1/threads/{id}` answers it (the
+    earliest, if several are); 404 if none is. Imported threads that had no identifier
+    of their own are found this way."""
+    thread_id = await run_in_threadpool(rq.thread_with_url, services.engine, url)
+    if thread_id is None:
+        raise NotFound("no thread is registered with this url")
+    thread = await run_in_threadpool(rq.thread_summary, services.engine, thread_id)
+    cache.answer(thread.thread_id, thread.version)
+    return _thread_public(thread)
+
+
+def _thread_public(thread: rq.ThreadSummary) -> ThreadPublic:
     return ThreadPublic(
         id=thread.thread_id,
         title=thread.title,
