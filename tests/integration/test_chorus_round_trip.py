@@ -36,8 +36,10 @@ from fastapi.testclient import TestClient
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from services.api.app import create_app
+from services.cli import app
 from services.worker.export import export
 from services.worker.folding import fold_thread
 from services.worker.imports.chorus_format import ChorusExport
@@ -58,7 +60,7 @@ from shared.commands import (
 )
 from shared.db import create_db_engine
 from shared.errors import ChorusError
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from shared.store import EventStore
 from shared.write_index import CommentLike, CommentState
 from tests.conftest import _admin_engine, _postgres_url
@@ -461,3 +463,35 @@ def test_export_then_import_into_an_empty_database_gives_the_same_pages_counts_a
             assert exported_lines(target, tmp_path / "again.jsonl") == before
 
     round_trip()
+
+
+def test_chorus_export_then_chorus_import_on_the_command_line(
+    databases: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def chorus(engine: Engine, *args: str) -> Any:
+        monkeypatch.setenv("CHORUS_DATABASE_URL", engine.url.render_as_string(False))
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, list(args))
+        finally:
+            get_settings.cache_clear()
+
+    require_engine()
+    path = tmp_path / "site.jsonl"
+    with databases.fresh() as source, databases.fresh() as target:
+        store = EventStore(source)
+        bus = CommandBus(source, store)
+        try:
+            top = bus.execute(PostComment("cli", "hello"), reader("ann")).id
+            bus.execute(PostComment("cli", "hi back", top), reader("bob"))
+            bus.execute(LikeComment(top), reader("cy"))
+        finally:
+            bus.close()
+        fold_thread(source, store, "cli")
+        exported = chorus(source, "export", "--output", str(path))
+        assert exported.exit_code == 0, exported.output
+        imported = chorus(target, "import", str(path), "--format", "chorus", "--fold", "here")
+        assert imported.exit_code == 0, imported.output
+        assert exported_lines(target, tmp_path / "again.jsonl") == exported_lines(
+            source, tmp_path / "first.jsonl"
+        )

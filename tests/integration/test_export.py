@@ -1,6 +1,6 @@
 """`chorus export` on both databases: what the pages show, in the chorus format, streamed.
 
-The round trip through `chorus import` is tests/integration/test_chorus_round_trip.py.
+The round trip through `chorus import` (and both commands) is test_chorus_round_trip.py.
 """
 
 import io
