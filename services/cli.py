@@ -1,6 +1,7 @@
 """The `chorus` command: run the API and workers, migrate, rebuild, verify, import, mint
 tokens."""
 
+import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -281,6 +282,50 @@ def import_(
             redis.close()
     for line in report_lines(report):
         typer.echo(line)
+
+
+@app.command()
+def export(
+    thread: Annotated[str | None, typer.Option(help="Only this thread")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write here (replaced whole when done); else stdout")
+    ] = None,
+) -> None:
+    """Export threads and their comments in Chorus's own format (JSON lines).
+
+    `chorus import FILE --format chorus` reads it back: same pages, counts and likes.
+    """
+    from services.worker.export import ThreadNotFound
+    from services.worker.export import export as run_export
+    from shared.db import create_db_engine
+
+    engine = create_db_engine(get_settings().database_url)
+    try:
+        if output is None:
+            result = run_export(engine, sys.stdout.buffer, thread_id=thread)
+            sys.stdout.buffer.flush()
+        else:
+            # Written beside it, then renamed: a cut-short export never takes the name.
+            partial = output.with_name(output.name + ".partial")
+            try:
+                with partial.open("wb") as out:
+                    result = run_export(engine, out, thread_id=thread)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(output)
+    except ThreadNotFound as exc:
+        _refuse("export", str(exc), what="export")
+    finally:
+        engine.dispose()
+    where = "" if output is None else f" to {output}"
+    typer.echo(f"exported {result.threads} threads, {result.comments} comments{where}", err=True)
+    if result.unfolded_threads:
+        typer.echo(
+            f"{result.unfolded_threads} threads had events not folded yet: exported as their"
+            " pages showed them (a running worker folds them; export again for the rest)",
+            err=True,
+        )
 
 
 @app.command()
