@@ -72,11 +72,13 @@ class CommentPosted(DomainEvent):
     held_for: list[HoldReason] = []
     badges: list[Literal["staff"]] = []
     # Set by `chorus import` only: where the comment came from (`disqus`, `wordpress`,
-    # `isso`, `chorus`), when it was written there, and the likes the source counted
-    # without saying who. An imported comment notifies no one, now or on a rebuild.
+    # `isso`, `chorus`), when it was written and last edited there, and the likes the
+    # source counted without saying who. An imported comment notifies no one, now or on
+    # a rebuild.
     imported_from: str | None = None
     posted_at: datetime | None = None
     imported_likes: int = 0
+    edited_at: datetime | None = None
 
 
 class CommentEdited(DomainEvent):

@@ -67,7 +67,7 @@ def comment_posted(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession) -
         "body": event.body,
         # An imported comment keeps when it was written, and the likes its source counted.
         "created_at": event.posted_at or stored.recorded_at,
-        "edited_at": None,
+        "edited_at": event.edited_at,  # an imported comment's, as its source had it
         "deleted": False,
         "like_count": event.imported_likes,
         "reply_count": 0,

@@ -44,6 +44,7 @@ def test_posting_to_a_new_thread_registers_it_and_records_the_comment(
         "imported_from": None,
         "posted_at": None,
         "imported_likes": 0,
+        "edited_at": None,
     }
     assert posted.metadata["actor"] == {"id": "ann"}  # names live in `people` (decision 33)
     assert posted.metadata["request_id"] == response.headers["x-request-id"]

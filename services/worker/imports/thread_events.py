@@ -73,6 +73,7 @@ def comment_events(source: str, planned: PlannedComment) -> CommentEvents:
             "imported_from": source,
             "posted_at": json_time(c.posted_at),
             "imported_likes": max(0, c.likes),
+            "edited_at": None if c.edited_at is None else json_time(c.edited_at),
         },
         metadata=meta,
         event_id=ids.event_id(source, key, "posted"),
