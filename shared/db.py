@@ -101,3 +101,14 @@ def _set_busy_timeout(conn: Connection, milliseconds: int) -> None:
 def read_connection(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """One consistent, read-only view of the whole database, for readers that must see
+    every table as of one moment (`chorus verify`, `chorus export`)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn

@@ -17,7 +17,6 @@ and one thread's likers; comments are streamed from the database to the file.
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.worker.imports.chorus_format import FORMAT, VERSION
+from shared.db import read_snapshot
 from shared.log_tables import EventRecord, StreamRecord
 from shared.projection_tables import LIVE
 from shared.timeutil import as_utc
@@ -107,7 +107,7 @@ def export(
     """Write the export to `out` (bytes: UTF-8 JSON lines), one thread or all of them."""
     exported_at = now or datetime.now(UTC)
     threads = comments = unfolded = 0
-    with _snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         if thread_id is not None and _thread_page(conn, thread_id=thread_id) == []:
             raise ThreadNotFound(f"thread {thread_id!r} has no page to export")
         _write(out, {"format": FORMAT, "version": VERSION, "exported_at": _iso(exported_at)})
@@ -204,16 +204,6 @@ def _likers(conn: Connection, thread_id: str, up_to: int) -> dict[str, dict[str,
         if len(rows) < LIKE_BATCH:
             return likers
         after = rows[-1].version
-
-
-@contextmanager
-def _snapshot(engine: Engine) -> Iterator[Connection]:
-    """One consistent, read-only view of the whole database (as verify reads it)."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        with conn.begin():
-            yield conn
 
 
 def _write(out: BinaryIO, record: dict[str, Any]) -> None:

@@ -29,7 +29,6 @@ state), `dead_letters`.
 
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from services.worker.folding import checkpoints_of, fold, thread_projection
 from services.worker.notification_projector import notification_projection
 from services.worker.table_diff import Difference, TableCheck, diff_rows
 from shared import moderation_tables, notification_tables
-from shared.db import create_db_engine, read_connection, write_transaction
+from shared.db import create_db_engine, read_connection, read_snapshot, write_transaction
 from shared.moderation_tables import (
     ban_history,
     banned_users,
@@ -151,7 +150,10 @@ def verify(engine: Engine, *, keep: int = KEEP, batch_size: int = 1000) -> Verif
     """Compare every write-side and projection row with the log; see the module's doc."""
     findings, counts = _Findings(keep), _Counts()
     store = EventStore(engine)
-    with tempfile.TemporaryDirectory(prefix="chorus-verify-") as folder, _snapshot(engine) as log:
+    with (
+        tempfile.TemporaryDirectory(prefix="chorus-verify-") as folder,
+        read_snapshot(engine) as log,
+    ):
         scratch = _scratch_database(Path(folder))
         try:
             # Users (and the site) first: every thread's notification fold reads the
@@ -184,16 +186,6 @@ def verify(engine: Engine, *, keep: int = KEEP, batch_size: int = 1000) -> Verif
         total_differences=findings.total,
         differences=tuple(findings.kept),
     )
-
-
-@contextmanager
-def _snapshot(engine: Engine) -> Iterator[Connection]:
-    """One consistent, read-only view of the whole database."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        with conn.begin():
-            yield conn
 
 
 def _scratch_database(folder: Path) -> Engine:
