@@ -154,7 +154,9 @@ def found_in_database(
 
 
 def test_my_data_holds_everything_about_me(site: Site) -> None:
-    data = site.call("GET", "/v1/me/data", ZED)
+    response = site.client.get("/v1/me/data", headers=site.headers(ZED))
+    assert response.headers["cache-control"] == "no-store"
+    data = response.json()
 
     assert data["user_id"] == ZED
     assert (data["profile"]["name"], data["profile"]["email"]) == (NAME, EMAIL)

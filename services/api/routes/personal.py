@@ -8,7 +8,7 @@ kept for it: erasing again is harmless by itself, and a stored answer would be a
 
 from dataclasses import replace
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CurrentUser, ServicesDep, WriteContext
@@ -34,9 +34,10 @@ router = APIRouter(prefix="/v1", tags=["personal data"], responses=errors(401, 4
 
 
 @router.get("/me/data", response_model=MyDataPublic)
-async def get_my_data(user: CurrentUser, services: ServicesDep) -> MyDataPublic:
+async def get_my_data(user: CurrentUser, services: ServicesDep, response: Response) -> MyDataPublic:
     """Everything Chorus holds about you, in one document: profile, every comment with its
     edits, likes, flags with their notes, notifications, preferences, subscriptions."""
+    response.headers["Cache-Control"] = "no-store"  # a person's whole file: no cache keeps it
     data = await run_in_threadpool(my_data, services.engine, user.id)
     return _my_data(data)
 
