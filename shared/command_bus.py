@@ -24,7 +24,14 @@ from shared.handlers import Handlers
 from shared.notification_tables import people
 from shared.nudges import Nudger, NudgeThread
 from shared.results import Result
-from shared.store import EventStore, NewEvent, StoredEvent, defer_personal, flush_personal
+from shared.store import (
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    StreamAppend,
+    defer_personal,
+    flush_personal,
+)
 from shared.streams import is_thread_stream
 from shared.write_index import IdempotencyRecord
 
@@ -181,11 +188,19 @@ class _NotingStore(EventStore):
         *,
         conn: Connection | None = None,
     ) -> list[StoredEvent]:
-        stored = self._store.append(stream_id, events, expected_version, conn=conn)
-        noted = _appended.get()
-        if noted is not None:
-            noted.extend(stored)
-        return stored
+        return _noted(self._store.append(stream_id, events, expected_version, conn=conn))
+
+    def append_many(
+        self, appends: Sequence[StreamAppend], *, conn: Connection
+    ) -> list[StoredEvent]:
+        return _noted(self._store.append_many(appends, conn=conn))
+
+
+def _noted(stored: list[StoredEvent]) -> list[StoredEvent]:
+    noted = _appended.get()
+    if noted is not None:
+        noted.extend(stored)
+    return stored
 
 
 def remember_people(conn: Connection, actors: Sequence[Actor]) -> None:

@@ -6,7 +6,7 @@ only then updates the index: every write after the append, so that on PostgreSQL
 the holder of the append lock never waits for another transaction's row.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +53,7 @@ from shared.results import (
     SavedThread,
     Subscription,
 )
-from shared.store import STREAMS, EventStore, NewEvent, StoredEvent
+from shared.store import STREAMS, EventStore, NewEvent, StoredEvent, StreamAppend
 from shared.user_handlers import UserHandlers, check_subscription
 from shared.validation import check_thread_id, clean_body, clean_title, clean_url
 from shared.write_index import CommentLike, CommentState, ThreadState
@@ -76,7 +76,7 @@ class Handlers:
         self.moderation = ModerationHandlers(self._append)
         self.settings = SettingsHandlers(self._append)
         self.decisions = CommentDecisions(self._append)
-        self.erasure = ErasureHandlers(self._append)
+        self.erasure = ErasureHandlers(self._append_many)
         self._by_type: dict[type[Any], Callable[[Connection, Any, RequestContext], Result]] = {
             RegisterThread: self.register_thread,
             LockThread: self.lock_thread,
@@ -123,14 +123,24 @@ class Handlers:
         expected_version: int,
         *events: ev.DomainEvent,
     ) -> list[StoredEvent]:
-        # Only the actor's id: names live in `people`, which erasure can delete (decision 33).
-        metadata = {
-            "actor": {"id": ctx.actor.id},
-            "request_id": ctx.request_id,
-            "idempotency_key": ctx.idempotency_key,
-        }
-        new = [NewEvent.of(event, metadata) for event in events]
+        new = [NewEvent.of(event, _metadata(ctx)) for event in events]
         return self.store.append(thread_id, new, expected_version, conn=conn)
+
+    def _append_many(
+        self,
+        conn: Connection,
+        ctx: RequestContext,
+        appends: Sequence[tuple[str, int, Sequence[ev.DomainEvent]]],
+    ) -> list[StoredEvent]:
+        """Many streams' appends in a few statements: (stream, expected version, events)."""
+        metadata = _metadata(ctx)
+        return self.store.append_many(
+            [
+                StreamAppend(stream, [NewEvent.of(event, metadata) for event in events], version)
+                for stream, version, events in appends
+            ],
+            conn=conn,
+        )
 
     def register_thread(
         self, conn: Connection, cmd: RegisterThread, ctx: RequestContext
@@ -358,6 +368,15 @@ class Handlers:
             .values(like_count=like_count)
         )
         return CommentLikes(comment_id, comment.thread_id, like_count, stored[-1].version)
+
+
+def _metadata(ctx: RequestContext) -> dict[str, Any]:
+    # Only the actor's id: names live in `people`, which erasure can delete (decision 33).
+    return {
+        "actor": {"id": ctx.actor.id},
+        "request_id": ctx.request_id,
+        "idempotency_key": ctx.idempotency_key,
+    }
 
 
 def _refuse_if_banned(conn: Connection, ctx: RequestContext) -> None:
