@@ -15,9 +15,10 @@ from shared import events as ev
 from shared.db import create_db_engine
 from shared.handlers import MAX_DEPTH
 from shared.migrate import upgrade
-from shared.store import EventStore, NewEvent
+from shared.store import EventStore
 from tests.integration.conftest import Auth
 from tests.integration.test_api_reads import Thread
+from tests.old_log import append_as_before_0009
 
 Json = dict[str, Any]
 
@@ -233,7 +234,6 @@ def test_migration_0007_fills_the_source_of_existing_comments_from_the_log(
 ) -> None:
     upgrade(unmigrated_url, "0006")
     engine = create_db_engine(unmigrated_url)
-    store = EventStore(engine)
     ann = ev.Author(id="ann", name="Ann")
     logged = [
         ev.CommentPosted(comment_id="c1", parent_id=None, author=ann, body="first *draft*"),
@@ -242,7 +242,7 @@ def test_migration_0007_fills_the_source_of_existing_comments_from_the_log(
         ev.CommentPosted(comment_id="c3", parent_id=None, author=ann, body="then deleted"),
         ev.CommentPosted(comment_id="c4", parent_id=None, author=ann, body="not folded yet"),
     ]
-    store.append("t1", [NewEvent.of(e) for e in logged], 0)
+    append_as_before_0009(engine, "t1", logged)  # the store of today needs 0009's table
     now = datetime.now(UTC)
     folded = [("c1", 1, False), ("c2", 2, False), ("c3", 4, True)]
     with engine.begin() as conn:
