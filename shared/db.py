@@ -105,8 +105,11 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_snapshot(engine: Engine) -> Iterator[Connection]:
-    """One consistent, read-only view of the whole database, for readers that must see
-    every table as of one moment (`chorus verify`, `chorus export`)."""
+    """A read-only transaction whose statements all see the same committed state: a
+    page's several statements, or every table as `chorus verify` and `chorus export` read.
+
+    SQLite's deferred BEGIN already pins a WAL snapshot at the first read; PostgreSQL's
+    default READ COMMITTED would let a fold land between two statements."""
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)

@@ -18,8 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.api.read_queries import snapshot
-from shared.db import read_connection
+from shared.db import read_connection, read_snapshot
 from shared.notification_tables import (
     notification_read_marks,
     notification_reads,
@@ -82,7 +81,7 @@ def inbox_page(
     params: dict[str, object] = {"user_id": user_id, "limit": limit + 1}
     if before is not None:
         params["before"] = before
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         rows = conn.execute(_page_statement(unread_only, before is not None), params).all()
         unread = _unread_count(conn, user_id)
     shown = [

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.api.read_queries import snapshot
+from shared.db import read_snapshot
 from shared.notification_tables import notification_read_marks, notification_reads, notifications
 from shared.projection_tables import LIVE
 from shared.store import EVENTS
@@ -66,7 +66,7 @@ def changes(
     """The thread's changes after version `after`, up to `up_to` and no further than the
     projection has folded; `after=None` reads only how far that is. Two statements in one
     snapshot, the second a range on the (stream_id, version) key that never reads bodies."""
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         folded = int(conn.execute(_FOLDED, {"thread_id": thread_id}).scalar() or 0)
         bound = folded if up_to is None else min(up_to, folded)
         if after is None or bound <= after:
@@ -92,7 +92,7 @@ def _change(row: Any) -> Change | None:
 def unread_counts(engine: Engine, user_ids: Sequence[str]) -> dict[str, int]:
     """Each user's unread notifications (users with none: 0), a statement per 500 users."""
     counts = dict.fromkeys(user_ids, 0)
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         for start in range(0, len(user_ids), MAX_USERS_PER_READ):
             chunk = list(user_ids[start : start + MAX_USERS_PER_READ])
             for row in conn.execute(_UNREAD_COUNTS, {"user_ids": chunk}):

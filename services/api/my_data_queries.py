@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.api.read_queries import snapshot
+from shared.db import read_snapshot
 from shared.log_tables import PERSONAL_DATA
 from shared.moderation_tables import comment_flags
 from shared.notification_tables import notifications, people, thread_subscriptions
@@ -98,7 +98,7 @@ class MyData:
 
 
 def my_data(engine: Engine, user_id: str) -> MyData:
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         comments, notes = _words(conn, user_id)
         notify_on, frequency = current_preferences(conn, user_id)
         return MyData(

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.api.comment_visibility import ReadViewer, mark
-from services.api.read_queries import COMMENT_COLUMNS, CommentNode, node_of, snapshot
+from services.api.read_queries import COMMENT_COLUMNS, CommentNode, node_of
+from shared.db import read_snapshot
 from shared.projection_tables import LIVE
 
 Queue = Literal["pending", "reported", "rejected"]
@@ -53,7 +54,7 @@ def queue_page(
     """A page of one queue (all threads, or one), with every queue's count."""
     filtered = thread_id is not None
     params: dict[str, Any] = {"thread_id": thread_id, "after": after or 0, "limit": limit + 1}
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         rows = conn.execute(_page_statement(queue, filtered), params).all()
         comments = [node_of(row[: len(COMMENT_COLUMNS)]) for row in rows[:limit]]
         parent_ids = sorted({c.parent_id for c in comments if c.parent_id is not None})

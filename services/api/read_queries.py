@@ -17,8 +17,7 @@ they wrote (services/api/viewer_state.py), and where the held comments they may 
 """
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
@@ -38,6 +37,7 @@ from services.api.comment_visibility import (
     may_read,
 )
 from services.api.viewer_state import attach_viewer_state
+from shared.db import read_snapshot
 from shared.errors import NotFound
 from shared.log_tables import StreamRecord
 from shared.projection_tables import LIVE
@@ -182,7 +182,7 @@ class CommentRead:
 
 
 def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         row = conn.execute(_THREAD_SUMMARY, {"thread_id": thread_id}).one()
     if row.thread_id is None:
         if not row.head:
@@ -205,14 +205,14 @@ def thread_summary(engine: Engine, thread_id: str) -> ThreadSummary:
 def thread_with_url(engine: Engine, url: str) -> str | None:
     """The id of the thread registered with `url` (the earliest, if several are), as far
     as the projection has folded; None if none is."""
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         found: str | None = conn.execute(_THREAD_WITH_URL, {"url": url}).scalar()
     return found
 
 
 def comment_counts(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
     """Visible comments per thread, unknown threads 0, in one statement."""
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         rows = conn.execute(_COUNTS, {"thread_ids": list(thread_ids)})
         found = {row.thread_id: row.comment_count for row in rows}
     return {thread_id: int(found.get(thread_id, 0)) for thread_id in thread_ids}
@@ -225,7 +225,7 @@ MAX_THREADS_PER_CHECKPOINT_READ = 500
 def checkpoints(engine: Engine, thread_ids: Sequence[str]) -> dict[str, int]:
     """How far the projection has folded each thread (threads not folded at all: absent)."""
     found: dict[str, int] = {}
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         for start in range(0, len(thread_ids), MAX_THREADS_PER_CHECKPOINT_READ):
             chunk = list(thread_ids[start : start + MAX_THREADS_PER_CHECKPOINT_READ])
             rows = conn.execute(_CHECKPOINTS_OF, {"thread_ids": chunk})
@@ -251,7 +251,7 @@ def thread_page(
     # Featured pages: which part of the listing the cursor is in picks the statement.
     after_featured = after[0] if sort == "featured" and after is not None else None
     statement = _top_level_statement(sort, after is not None, viewer.visibility, after_featured)
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         version, comment_count, head = conn.execute(_PAGE_HEADER, params).one()
         rows = conn.execute(statement, params).all()
         comments = [_node(row) for row in rows[:limit]]
@@ -273,7 +273,7 @@ def replies_page(
 ) -> RepliesPage:
     """One page of a comment's direct replies, oldest first, each with its first replies."""
     params = {"comment_id": comment_id, "after_seq": after, "limit": limit + 1, **viewer.params()}
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         parent = conn.execute(_REPLIED_COMMENT, params).first()
         if parent is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
@@ -294,7 +294,7 @@ def comment(
 ) -> CommentRead:
     """One comment (a placeholder if deleted) with its first replies nested; one held from
     the viewer is not found unless replies they can see hang below it."""
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         row = conn.execute(_COMMENT, {"comment_id": comment_id}).first()
         if row is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
@@ -330,7 +330,7 @@ def comment_context(
     """A comment with its first replies, and its ancestors root first without theirs: what
     a link to a deep reply shows. Two statements and the replies' levels: the comment's
     `path` names its ancestors (fewer than the nesting cap), fetched by primary key."""
-    with snapshot(engine) as conn:
+    with read_snapshot(engine) as conn:
         row = conn.execute(_CONTEXT, {"comment_id": comment_id}).first()
         if row is None:
             raise NotFound(f"comment {comment_id!r} does not exist")
@@ -349,20 +349,6 @@ def comment_context(
         attach_viewer_state(conn, [*ancestors, node], viewer.id)
     mark([*ancestors, node], viewer)
     return CommentContext(node.thread_id, version, head, ancestors, node)
-
-
-@contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A read transaction whose statements all see the same committed state.
-
-    SQLite's deferred BEGIN already pins a WAL snapshot at the first read; PostgreSQL's
-    default READ COMMITTED would let a fold land between the statements of one page.
-    """
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            yield conn
 
 
 def _require_readable(viewer: ReadViewer, found: Any, below: Below) -> None:
