@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=Services.postgres_url)
     parser.add_argument("--database", default="chorus_bench_import")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--profile", help="write the import process's cProfile here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,7 +218,8 @@ def main() -> None:
                 logs.append(tempfile.TemporaryFile())  # noqa: SIM115
                 workers.append(spawn(["worker"], env, logs[-1]))
         try:
-            command = [sys.executable, __file__, "--child", "--database-url", url]
+            profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+            command = [sys.executable, *profile, __file__, "--child", "--database-url", url]
             command += ["--fold", args.fold, "--comments", str(args.comments)]
             command += ["--batch", str(args.batch), "--redis-url", args.redis_url]
             command += ["--render-processes", str(args.render_processes)]

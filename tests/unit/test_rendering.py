@@ -4,8 +4,11 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from linkify_it import LinkifyIt
+from markdown_it import MarkdownIt
 
 from shared.rendering import (
+    _MARKDOWN,
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     ALLOWED_URL_SCHEMES,
@@ -253,3 +256,100 @@ def test_a_protocol_relative_link_is_left_to_the_parser() -> None:
     # Found by Hypothesis: linkify turns `//host` into a link, so prose holding one is not plain.
     assert _plain_paragraphs("see //0.0") is None
     assert 'href="//0.0"' in render_markdown("see //0.0")
+
+
+# --- the quick linkify test agrees with linkify-it's own --------------------------------------
+
+_STOCK_LINKIFY = LinkifyIt()
+_STOCK_MARKDOWN = (
+    MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+    .enable(["strikethrough", "linkify"])
+    .disable("image")
+)
+# Pieces of links and of what looks like them, in either case, with the Unicode letters that
+# case-fold onto ASCII (Kelvin sign, long s, dotted I) and a few TLDs outside ASCII.
+_LINK_PIECES = st.sampled_from(
+    [
+        "http",
+        "HTTPS",
+        "ftp",
+        "mailto",
+        ":",
+        "//",
+        "/",
+        "@",
+        ".",
+        "..",
+        "www",
+        "WWW.",
+        "localhost",
+        "LOCALHOST",
+        "example",
+        "com",
+        "org",
+        "Com",
+        "io",
+        "xn--p1ai",
+        "рф",
+        "中国",
+        "1",
+        "127",
+        "0.0",
+        "\u212a",
+        "\u017f",
+        "\u0130",
+        "_",
+        "-",
+        " ",
+        "\n",
+        "\t",
+        "<",
+        ">",
+        "(",
+        ")",
+        "'",
+        "\u3000",
+        "\x00",
+        "a",
+        "é",
+        "[x](",
+        "*",
+        "`",
+        "\\",
+        "&#58;",
+        "&commat;",
+    ]
+)
+_SOUP = st.lists(_LINK_PIECES | st.text(max_size=3), max_size=20).map("".join)
+# Link-shaped text, so that many examples are links and many are near misses.
+_SHAPED = st.tuples(
+    _SOUP,
+    st.sampled_from(["", "http://", "HTTPS://", "//", "mailto:", "ftp:", "me@", "x:"]),
+    st.sampled_from(["", "www.", "WWW.", "a.", "localhost", "\u017fub."]),
+    st.sampled_from(["example", "ex-ample", "1", "\u212aelvin", "пример", "_x"]),
+    st.sampled_from([".com", ".io", ".c", ".рф", ".xn--p1ai", ".1.2.3", ".Com", "", ".", "..org"]),
+    st.sampled_from(["", "/", "/a?b=1", ":8080", ")", ".", ",", "_"]),
+    _SOUP,
+).map("".join)
+_LINKISH = _SOUP | _SHAPED
+
+
+@settings(max_examples=3000)
+@given(_LINKISH)
+def test_quick_linkify_answers_as_linkify_it_does(text: str) -> None:
+    quick = _MARKDOWN.linkify
+    assert quick.pretest(text) == _STOCK_LINKIFY.pretest(text)
+    assert quick.test(text) == _STOCK_LINKIFY.test(text)
+
+
+@settings(max_examples=1500)
+@given(_LINKISH)
+def test_markdown_renders_as_with_stock_linkify(body: str) -> None:
+    assert _MARKDOWN.render(body) == _STOCK_MARKDOWN.render(body)
+
+
+def test_quick_linkify_still_finds_every_kind_of_link() -> None:
+    body = "see www.example.com, http://a.example/x, me@example.org or LOCALHOST:8000/y."
+    out = render_markdown(body)
+    assert hrefs(out) == ["http://www.example.com", "http://a.example/x", "mailto:me@example.org"]
+    assert _MARKDOWN.render(body) == _STOCK_MARKDOWN.render(body)
