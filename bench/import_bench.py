@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -228,7 +229,9 @@ def main() -> None:
             if args.file:
                 command += ["--file", args.file]
             started = time.perf_counter()
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, check=False)
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if done.returncode != 0:
                 sys.exit(done.stderr.decode()[-3000:])
             figures = json.loads(done.stdout.decode().strip().splitlines()[-1])
@@ -245,6 +248,12 @@ def main() -> None:
         figures["until_readable_seconds"] = round(until_readable, 2)
         figures["comments_per_second_until_readable"] = round(figures["comments"] / until_readable)
         figures["import_seconds"] = round(figures.pop("seconds"), 2)
+        # The import process and the processes it waited for (rendering, the reader's
+        # conversion): CPU per comment, PostgreSQL's own not included.
+        cpu = sum(
+            getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime")
+        )
+        figures["import_cpu_us_per_comment"] = round(cpu / max(1, figures["comments"]) * 1e6)
         figures.update(ceiling(url))
         figures["ceiling_comments_per_second"] = round(
             figures["comments"] / figures["copy_all_seconds"]

@@ -9,9 +9,10 @@ A thread is imported whole or not at all. A batch the database refuses is tried 
 in halves until the thread at fault is alone: it is skipped and reported, and every
 other thread of the batch is committed. Ids derive from the source (`ids`), so a second
 run appends nothing and an interrupted run, run again, continues where it stopped.
-Threads new to the log are folded in their batch's transaction (`fresh_fold`); after
-each committed batch `after_batch` gets the other threads it wrote to, to fold them
-(`folds`).
+Threads new to the log are folded in their batch's transaction (`fresh_fold`); their
+bodies are rendered in a pool of processes while the batch before is written
+(`rendering_pool`). After each committed batch `after_batch` gets the other threads it
+wrote to, to fold them (`folds`).
 """
 
 from collections.abc import Callable, Sequence
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.worker.imports import thread_events as te
 from services.worker.imports.folds import AfterBatch, no_folds
-from services.worker.imports.fresh_fold import Render, render_each
 from services.worker.imports.model import SkippedThread, Source, SourceThread
 from services.worker.imports.plan import PlanRefused, ThreadPlan, plan_thread
-from services.worker.imports.rendering_pool import PooledRender
+from services.worker.imports.rendering_pool import Rendering, RenderPool
 from services.worker.imports.report import ImportReport
 from services.worker.imports.writer import ThreadOutcome, write_batch
 from shared.db import write_transaction
@@ -80,21 +81,25 @@ class Importer:
         self.after_batch = after_batch
         self.fold_new_threads = fold_new_threads
         self.render_processes = render_processes
-        self.render: Render = render_each
+        self.pool: RenderPool | None = None
         self.progress = progress
         self.report = ImportReport(source.name, dry_run=dry_run)
         self.total = 0
         self.done = 0
 
     def run(self) -> ImportReport:
-        pool = PooledRender(self.render_processes) if self.render_processes > 0 else None
-        if pool is not None:
-            self.render = pool
+        if self.render_processes > 0 and self._folds:
+            self.pool = RenderPool(self.render_processes)
         try:
             return self._run()
         finally:
-            if pool is not None:
-                pool.close()
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
+
+    @property
+    def _folds(self) -> bool:
+        return self.fold_new_threads and not self.dry_run
 
     def _run(self) -> ImportReport:
         self.total = count(self.source).comments
@@ -102,6 +107,7 @@ class Importer:
         batch: list[ThreadPlan] = []
         in_batch: set[str] = set()
         size = 0
+        planned: tuple[list[ThreadPlan], Rendering] | None = None  # its bodies rendering
         for item in self.source.threads():
             plan = self._plan(item)
             if plan is None:
@@ -109,14 +115,26 @@ class Importer:
             # One thread id once per batch: two source threads may map to one Chorus thread
             # (the same identifier or URL twice); the second appends after the first.
             if batch and (size >= self.batch_comments or plan.thread_id in in_batch):
-                self._write(batch)
+                # Batch N+1 starts rendering, then batch N is written.
+                rendering = self._start_rendering(batch)
+                if planned is not None:
+                    self._write(*planned)
+                planned = (batch, rendering)
                 batch, in_batch, size = [], set(), 0
             batch.append(plan)
             in_batch.add(plan.thread_id)
             size += len(plan.comments) + 1
-        if batch:
-            self._write(batch)
+        last = (batch, self._start_rendering(batch)) if batch else None
+        for pending in (planned, last):
+            if pending is not None:
+                self._write(*pending)
         return self.report
+
+    def _start_rendering(self, plans: list[ThreadPlan]) -> Rendering:
+        if self.pool is None:
+            return Rendering([])
+        posted = {te.posted_body(c.source) for plan in plans for c in plan.comments}
+        return self.pool.start(sorted(posted))
 
     def _plan(self, item: SourceThread | SkippedThread) -> ThreadPlan | None:
         if isinstance(item, SkippedThread):
@@ -133,8 +151,8 @@ class Importer:
             return None
         return plan
 
-    def _write(self, plans: list[ThreadPlan]) -> None:
-        outcomes = self._write_isolating(plans)
+    def _write(self, plans: list[ThreadPlan], rendering: Rendering) -> None:
+        outcomes = self._write_isolating(plans, rendering)
         written = [o.plan.thread_id for o in outcomes if not (o.already_there or o.folded)]
         if written and not self.dry_run:
             self.after_batch(written)
@@ -142,7 +160,9 @@ class Importer:
             self._count(outcome)
         self._tick(sum(len(p.comments) + len(p.skipped) for p in plans))
 
-    def _write_isolating(self, plans: Sequence[ThreadPlan]) -> list[ThreadOutcome]:
+    def _write_isolating(
+        self, plans: Sequence[ThreadPlan], rendering: Rendering
+    ) -> list[ThreadOutcome]:
         try:
             with write_transaction(self.engine) as conn:
                 outcomes = write_batch(
@@ -150,8 +170,8 @@ class Importer:
                     self.store,
                     self.source.name,
                     plans,
-                    fold=self.fold_new_threads and not self.dry_run,
-                    render=self.render,
+                    fold=self._folds,
+                    render=rendering,
                 )
                 if self.dry_run:
                     raise _DryRun(outcomes)  # rolls the transaction back
@@ -165,7 +185,9 @@ class Importer:
                 self.report.comments_skipped["in a skipped thread"] += len(plan.comments)
                 return []
             middle = len(plans) // 2
-            return self._write_isolating(plans[:middle]) + self._write_isolating(plans[middle:])
+            return self._write_isolating(plans[:middle], rendering) + self._write_isolating(
+                plans[middle:], rendering
+            )
 
     def _count(self, outcome: ThreadOutcome) -> None:
         report, plan = self.report, outcome.plan

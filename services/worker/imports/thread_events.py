@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.worker.imports import ids
+from services.worker.imports.model import SourceComment
 from services.worker.imports.plan import MAX_NAME_CHARS, PlannedComment, ThreadPlan, clean_text
 from shared.store import NewEvent
 
@@ -54,6 +55,11 @@ def locked(source: str, plan: ThreadPlan) -> NewEvent:
     )
 
 
+def posted_body(comment: SourceComment) -> str:
+    """The body its CommentPosted carries: a deleted comment's text is never imported."""
+    return "" if comment.deleted else clean_text(comment.body)
+
+
 def comment_events(source: str, planned: PlannedComment) -> CommentEvents:
     c = planned.source
     meta = metadata(source)
@@ -66,7 +72,7 @@ def comment_events(source: str, planned: PlannedComment) -> CommentEvents:
             "comment_id": planned.comment_id,
             "parent_id": planned.parent_id,
             "author": {"id": c.author.id, "name": clean_text(c.author.name)[:MAX_NAME_CHARS]},
-            "body": "" if c.deleted else clean_text(c.body),
+            "body": posted_body(c),
             "status": "published" if status == "published" else "pending",
             "held_for": [],
             "badges": [],
