@@ -9,6 +9,7 @@ markdown-it produced, so a parser quirk or bug cannot smuggle markup through.
 import re
 from typing import Final
 
+import mdurl
 import nh3
 from linkify_it import LinkifyIt
 from markdown_it import MarkdownIt
@@ -31,11 +32,21 @@ class _QuickLinkify(LinkifyIt):  # type: ignore[misc]
         return _MAY_LINK.search(text) is not None and bool(super().test(text))
 
 
+class _Markdown(MarkdownIt):
+    def normalizeLinkText(self, link: str) -> str:  # noqa: N802 (markdown-it's name)
+        """The text of a bare or `<...>` link: markdown-it's own normalisation without its
+        punycode step, which shows `xn--80ak6aa92e.com` in the Cyrillic letters that read
+        "apple.com" while the link goes to the look-alike. Readers see the host as they
+        wrote it, in letters that do not pass for another's."""
+        parsed = mdurl.parse(link, slashes_denote_host=True)
+        return mdurl.decode(mdurl.format(parsed), mdurl.DECODE_DEFAULT_CHARS + "%")
+
+
 # Comments do not hot-link images: the image rule is off, so `![alt](url)` renders as a
 # "!" followed by an ordinary link instead of vanishing (and nh3 drops any <img> anyway).
 # Bare URLs (`https://...`, `www.example.com`) become links, as readers expect.
 _MARKDOWN = (
-    MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+    _Markdown("commonmark", {"html": False, "linkify": True, "typographer": False})
     .enable(["strikethrough", "linkify"])
     .disable("image")
 )

@@ -42,7 +42,7 @@ from starlette.datastructures import QueryParams
 from services.api import read_queries as rq
 from services.api.deps import Reader, ServicesDep
 
-READ_GENERATION = 2
+READ_GENERATION = 3
 """Bump it when what a read answers changes while no thread's version moves: a field added
 to or reshaped in a read, a rendering change replayed by `chorus rebuild`. Every ETag then
 changes with the deploy, so no browser or CDN keeps revalidating the old form as current."""

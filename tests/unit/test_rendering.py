@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from linkify_it import LinkifyIt
-from markdown_it import MarkdownIt
 
 from shared.rendering import (
     _MARKDOWN,
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     ALLOWED_URL_SCHEMES,
+    _Markdown,
     _parse_and_clean,
     _plain_paragraphs,
     plain_text,
@@ -262,10 +262,11 @@ def test_a_protocol_relative_link_is_left_to_the_parser() -> None:
 
 _STOCK_LINKIFY = LinkifyIt()
 _STOCK_MARKDOWN = (
-    MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+    _Markdown("commonmark", {"html": False, "linkify": True, "typographer": False})
     .enable(["strikethrough", "linkify"])
     .disable("image")
 )
+_STOCK_MARKDOWN.linkify = _STOCK_LINKIFY
 # Pieces of links and of what looks like them, in either case, with the Unicode letters that
 # case-fold onto ASCII (Kelvin sign, long s, dotted I) and a few TLDs outside ASCII.
 _LINK_PIECES = st.sampled_from(
@@ -338,6 +339,7 @@ _LINKISH = _SOUP | _SHAPED
 @given(_LINKISH)
 def test_quick_linkify_answers_as_linkify_it_does(text: str) -> None:
     quick = _MARKDOWN.linkify
+    assert quick is not None
     assert quick.pretest(text) == _STOCK_LINKIFY.pretest(text)
     assert quick.test(text) == _STOCK_LINKIFY.test(text)
 
@@ -353,3 +355,21 @@ def test_quick_linkify_still_finds_every_kind_of_link() -> None:
     out = render_markdown(body)
     assert hrefs(out) == ["http://www.example.com", "http://a.example/x", "mailto:me@example.org"]
     assert _MARKDOWN.render(body) == _STOCK_MARKDOWN.render(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["xn--80ak6aa92e.com", "<http://xn--80ak6aa92e.com/>", "mail me@xn--80ak6aa92e.com"],
+)
+def test_a_punycode_host_reads_as_written_not_as_the_letters_it_imitates(body: str) -> None:
+    out = render_markdown(body)
+    assert len(hrefs(out)) == 1
+    assert "xn--80ak6aa92e.com" in hrefs(out)[0]
+    assert "xn--80ak6aa92e.com" in re.findall(r">([^<]*)</a>", out)[0]  # the link's text
+    assert "\u0430" not in out  # Cyrillic a: what the host would be shown as
+
+
+def test_a_host_written_in_its_own_letters_stays_so() -> None:
+    out = render_markdown("http://bücher.de")
+    assert hrefs(out) == ["http://xn--bcher-kva.de"]
+    assert ">http://bücher.de</a>" in out
