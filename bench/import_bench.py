@@ -250,9 +250,7 @@ def main() -> None:
         figures["import_seconds"] = round(figures.pop("seconds"), 2)
         # The import process and the processes it waited for (rendering, the reader's
         # conversion): CPU per comment, PostgreSQL's own not included.
-        cpu = sum(
-            getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime")
-        )
+        cpu = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
         figures["import_cpu_us_per_comment"] = round(cpu / max(1, figures["comments"]) * 1e6)
         figures.update(ceiling(url))
         figures["ceiling_comments_per_second"] = round(
