@@ -153,7 +153,7 @@ class FoldWaits:
                     lost = True
             finally:
                 self.subscribed.clear()
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                 await client.aclose()
             await asyncio.sleep(RECONNECT_SECONDS)
 
