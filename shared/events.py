@@ -22,6 +22,9 @@ class ThreadRegistered(DomainEvent):
     type_name = "ThreadRegistered"
     title: str | None = None
     url: str | None = None
+    # Set by `chorus import` only: when the thread began in the source (its own date, else
+    # its first comment's), so an archive's threads keep their age.
+    registered_at: datetime | None = None
 
 
 class ThreadUpdated(DomainEvent):

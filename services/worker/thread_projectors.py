@@ -29,7 +29,7 @@ def thread_registered(event: ev.DomainEvent, stored: StoredEvent, s: TreeSession
             "top_level_count": 0,
             "participant_count": 0,
             "last_comment_at": None,
-            "created_at": stored.recorded_at,
+            "created_at": event.registered_at or stored.recorded_at,
         }
     )
 

@@ -4,6 +4,7 @@ Sources are built in Python (tests/import_sources.py); the parsers have tests of
 """
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,11 @@ from services.worker.rebuild import rebuild_notifications
 from services.worker.verify import verify
 from shared.handlers import MAX_DEPTH
 from shared.notification_tables import email_outbox, notifications
+from shared.projection_tables import LIVE
 from shared.rendering import render_markdown
 from shared.settings import Settings, get_settings
 from shared.store import EventStore
+from shared.timeutil import as_utc
 from tests.import_sources import START, ListSource, chain, comment, thread
 from tests.integration.conftest import Auth
 
@@ -78,6 +81,12 @@ def test_import_shows_threads_as_written_and_a_second_run_adds_nothing(
     top = {c["author"]["name"] if c["author"] else None: c for c in page["comments"]}
     first_comment = page["comments"][0]
     assert first_comment["created_at"].startswith("2015-03-01T12:01:00")
+    with engine.connect() as conn:
+        threads = LIVE.threads
+        began = conn.execute(
+            sa.select(threads.c.created_at).where(threads.c.thread_id == "post-a")
+        ).scalar()
+    assert as_utc(began) == START + timedelta(minutes=1)  # its oldest comment, not the import
     assert first_comment["like_count"] == 5  # four counted by the source, one by bob
     assert [r["author"]["name"] for r in first_comment["replies"]] == ["Bob"]
     assert first_comment["replies"][0]["replies"][0]["author"]["name"] == "Cat"

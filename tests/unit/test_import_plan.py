@@ -126,3 +126,28 @@ def test_the_events_data_is_what_the_models_would_write() -> None:
             )
         ).data["posted_at"]
     )
+
+
+def test_a_thread_began_at_its_own_date_or_its_oldest_comment_whichever_is_earlier() -> None:
+    day = 24 * 60
+    comments = [comment("1", minute=2 * day), comment("2")]
+    assert plan_thread("disqus", thread("t", comments)).created_at == START
+    month_before = START - timedelta(days=30)
+    assert plan_thread("disqus", thread("t", comments, created_at=month_before)).created_at == (
+        month_before
+    )
+    # A source may date a thread when it first saw it, after its older comments.
+    seen_later = START + timedelta(days=30)
+    assert plan_thread("disqus", thread("t", comments, created_at=seen_later)).created_at == START
+    naive = datetime(2011, 5, 1)  # a source without a zone means UTC
+    assert plan_thread("disqus", thread("t", [], created_at=naive)).created_at == datetime(
+        2011, 5, 1, tzinfo=UTC
+    )
+    assert plan_thread("disqus", thread("t", [])).created_at is None
+
+
+def test_the_registered_event_is_what_the_model_would_write() -> None:
+    plan = plan_thread("disqus", thread("t", [comment("1")]))
+    made = te.registered("disqus", plan)
+    expected = NewEvent.of(ev.ThreadRegistered(title=plan.title, url=plan.url, registered_at=START))
+    assert (made.type, made.data) == (expected.type, expected.data)

@@ -18,6 +18,7 @@ planned in memory (a thread is small; a file is streamed thread by thread):
 
 import heapq
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from services.worker.imports import ids
 from services.worker.imports.model import SkippedComment, SourceComment, SourceThread
@@ -45,6 +46,9 @@ class ThreadPlan:
     comments: list[PlannedComment]
     skipped: list[SkippedComment] = field(default_factory=list)
     locked: bool = False
+    created_at: datetime | None = None
+    """When the thread began: the source's date for it or its oldest comment's, whichever is
+    earlier (a source may date a thread when it first saw it, after older comments)."""
     parents_missing: int = 0
     flattened: int = 0
 
@@ -64,6 +68,7 @@ def plan_thread(source: str, thread: SourceThread) -> ThreadPlan:
         comments=[],
         skipped=list(thread.skipped),
         locked=thread.locked,
+        created_at=_began(thread),
     )
     by_key: dict[str, tuple[int, SourceComment]] = {}
     for index, comment in enumerate(thread.comments):
@@ -81,6 +86,14 @@ def plan_thread(source: str, thread: SourceThread) -> ThreadPlan:
     _refuse_cycles(parent_of)
     _place(source, plan, by_key, parent_of)
     return plan
+
+
+def _began(thread: SourceThread) -> datetime | None:
+    moments = [c.posted_at for c in thread.comments]
+    if thread.created_at is not None:
+        moments.append(thread.created_at)
+    aware = [m if m.tzinfo is not None else m.replace(tzinfo=UTC) for m in moments]
+    return min(aware, default=None)
 
 
 def _refuse_cycles(parent_of: dict[str, str | None]) -> None:

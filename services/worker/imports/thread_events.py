@@ -40,7 +40,11 @@ def metadata(source: str) -> dict[str, Any]:
 def registered(source: str, plan: ThreadPlan) -> NewEvent:
     return NewEvent(
         type="ThreadRegistered",
-        data={"title": plan.title, "url": plan.url},
+        data={
+            "title": plan.title,
+            "url": plan.url,
+            "registered_at": None if plan.created_at is None else json_time(plan.created_at),
+        },
         metadata=metadata(source),
         event_id=ids.event_id(source, f"thread:{plan.key}", "registered"),
     )
