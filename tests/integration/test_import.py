@@ -20,6 +20,7 @@ from services.worker.imports.engine import Importer
 from services.worker.imports.folds import FoldHere
 from services.worker.imports.ids import url_thread_id
 from services.worker.imports.model import SourceThread
+from services.worker.imports.rendering_pool import Rendering, RenderPool
 from services.worker.imports.report import ImportReport
 from services.worker.notification_projector import notification_projection
 from services.worker.rebuild import rebuild_notifications
@@ -310,3 +311,28 @@ def test_the_real_fixtures_import_and_agree_with_the_log(
     assert found.status_code == 200
     assert found.json()["url"] == url
     assert verify(engine).ok
+
+
+class _CountingPool(RenderPool):
+    def __init__(self) -> None:
+        super().__init__(processes=1)
+        self.started: list[str] = []
+
+    def start(self, bodies: list[str]) -> Rendering:
+        self.started.extend(bodies)
+        return Rendering([])  # rendered when asked, in this process
+
+
+def test_a_second_run_renders_nothing_ahead(engine: Engine) -> None:
+    threads = [thread(f"t{i}", [comment(f"{i}-{j}") for j in range(3)]) for i in range(4)]
+    pool = _CountingPool()
+    first = Importer(engine, ListSource(threads))
+    first.pool = pool
+    first._run()
+    assert len(pool.started) == 12  # every body, ahead of its batch
+
+    pool.started.clear()
+    again = Importer(engine, ListSource([*threads, thread("new", [comment("n")])]))
+    again.pool = pool
+    assert again._run().threads_imported == 1
+    assert pool.started == ["comment n"]  # the new thread's only: the others are there

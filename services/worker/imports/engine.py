@@ -27,7 +27,7 @@ from services.worker.imports.model import SkippedThread, Source, SourceThread
 from services.worker.imports.plan import PlanRefused, ThreadPlan, plan_thread
 from services.worker.imports.rendering_pool import Rendering, RenderPool
 from services.worker.imports.report import ImportReport
-from services.worker.imports.writer import ThreadOutcome, write_batch
+from services.worker.imports.writer import ThreadOutcome, stream_versions, write_batch
 from shared.db import write_transaction
 from shared.errors import ConcurrencyError, Conflict
 from shared.store import EventStore
@@ -131,9 +131,18 @@ class Importer:
         return self.report
 
     def _start_rendering(self, plans: list[ThreadPlan]) -> Rendering:
+        """The bodies of the threads new to the log: those the fold will ask for, unless
+        another writer creates one first (then it is not asked for)."""
         if self.pool is None:
             return Rendering([])
-        posted = {te.posted_body(c.source) for plan in plans for c in plan.comments}
+        with self.engine.connect() as conn:
+            known = stream_versions(conn, [plan.thread_id for plan in plans])
+        posted = {
+            te.posted_body(c.source)
+            for plan in plans
+            if plan.thread_id not in known
+            for c in plan.comments
+        }
         return self.pool.start(sorted(posted))
 
     def _plan(self, item: SourceThread | SkippedThread) -> ThreadPlan | None:

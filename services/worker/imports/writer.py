@@ -66,7 +66,7 @@ def write_batch(
     """Append what is missing of `plans` (distinct thread ids) inside `conn`'s transaction;
     with `fold`, fold the threads it creates too (`fresh_fold`)."""
     lock_appends(conn)
-    versions = _versions(conn, [p.thread_id for p in plans])
+    versions = stream_versions(conn, [p.thread_id for p in plans])
     known = [p for p in plans if versions.get(p.thread_id, 0) > 0]
     present = _present(conn, _candidate_ids(source, known)) if known else set()
     outcomes = []
@@ -119,7 +119,8 @@ def write_batch(
     return outcomes
 
 
-def _versions(conn: Connection, thread_ids: list[str]) -> dict[str, int]:
+def stream_versions(conn: Connection, thread_ids: list[str]) -> dict[str, int]:
+    """The version of each of these threads that is in the log (absent: none is)."""
     found: dict[str, int] = {}
     for chunk in _chunks(thread_ids):
         rows = conn.execute(_VERSIONS, {"ids": chunk})
