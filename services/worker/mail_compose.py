@@ -9,7 +9,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +22,7 @@ from services.worker.email_messages import (
     notification_email,
     recipient_address,
 )
+from services.worker.mail_wire import MailMessage
 from shared.db import read_connection
 from shared.notification_tables import email_outbox, notifications, people, user_preferences
 from shared.projection_tables import LIVE
@@ -52,7 +52,7 @@ class Outgoing:
 
     claim: Claim
     row_ids: tuple[int, ...]
-    message: EmailMessage | None
+    message: MailMessage | None
     skip_reason: str | None = None
     error: str | None = None
 
