@@ -17,12 +17,14 @@ class Inbox:
         self.smtp_url = ""
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.peers: list[Any] = []  # the client's (host, port) each message came over
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
         self.recipients.append(list(envelope.rcpt_tos))
+        self.peers.append(session.peer)
         return "250 OK"
 
     def message_ids(self) -> list[str]:

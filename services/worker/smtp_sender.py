@@ -66,10 +66,10 @@ class SmtpSender:
 
         The server takes the message at the end of its data (the lone "."), and only then:
         everything before is safe to redo. A reused connection found broken before that
-        point (the server dropped it while idle) is reopened once and the message started
-        again. `before_end` runs just before the end of the data; if it raises, the message
-        is abandoned (the connection is dropped, so the server discards it) and the error
-        propagates.
+        point (the server dropped it while idle, or answered 421 "closing") is reopened
+        once and the message started again. `before_end` runs just before the end of the
+        data; if it raises, the message is abandoned (the connection is dropped, so the
+        server discards it) and the error propagates.
         """
         data = _dot_stuffed(message.data)
         while True:
@@ -84,7 +84,8 @@ class SmtpSender:
                     raise SendError(f"SMTP connection lost: {_describe(exc)}") from exc
             except smtplib.SMTPResponseException as exc:
                 self._after_refusal(smtp, exc)
-                raise SendError(f"SMTP refused the message: {_describe(exc)}") from exc
+                if not (reused and exc.smtp_code == 421):  # 421: "closing", not a refusal
+                    raise SendError(f"SMTP refused the message: {_describe(exc)}") from exc
         try:
             if before_end is not None:
                 before_end()

@@ -219,6 +219,29 @@ def test_names_and_titles_cannot_inject_headers(
     assert str(message["Subject"]).startswith("Don Bcc: evil@example.com replied")
 
 
+def test_non_ascii_names_titles_and_dotted_lines_arrive_intact(
+    engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
+) -> None:
+    title = "Ça va? " + "Une très longue histoire de la Corée du Sud " * 3
+    rows.thread("t4", title=title, url=None)
+    rows.person("zoe", "Zoë “Z” Ünal 李", "zoe@example.com")
+    excerpt = "First line\n.\n.hidden by SMTP unless stuffed\nÀ bientôt 🎉"
+    rows.notify("zoe", "c1", thread_id="t4", actor="Đorđe", excerpt=excerpt)
+
+    send(engine, mail_settings)
+
+    [message] = inbox.messages
+    assert message["To"].addresses[0].addr_spec == "zoe@example.com"
+    assert str(message["Subject"]).startswith('Đorđe replied to your comment on "Ça va? Une')
+    assert str(message["Subject"]).endswith('…"')  # the title cut at 120 characters
+    text, html = parts(message)
+    assert "> .\n" in text.replace("\r\n", "\n")
+    assert "> .hidden by SMTP unless stuffed" in text
+    assert "À bientôt 🎉" in text
+    assert "Zoë “Z” Ünal 李" in text
+    assert "Đorđe" in html
+
+
 def test_a_digest_groups_each_recipients_due_rows_by_thread(
     engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
 ) -> None:
