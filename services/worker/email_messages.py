@@ -80,6 +80,10 @@ def header_text(value: str, limit: int) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
+class UnusableAddress(ValueError):
+    """The recipient's stored email is not an address a message can go to."""
+
+
 def recipient_address(name: str, email: str) -> Address | None:
     """The `To` address, or None when the stored email is not a usable address."""
     email = email.strip()
@@ -183,7 +187,7 @@ def _email(
 ) -> MailMessage:
     to = recipient_address(recipient.name, recipient.email)
     if to is None:
-        raise ValueError(f"not a usable email address for {recipient.user_id!r}")
+        raise UnusableAddress(f"not a usable email address for {recipient.user_id!r}")
     sender, from_header = _from(envelope.mail_from)
     env = _environment()
     headers = b"".join(

@@ -166,10 +166,12 @@ class SmtpSender:
 
 def _transfer(smtp: smtplib.SMTP, message: MailMessage, data: bytes) -> None:
     """Everything of one message but the end of its data."""
-    code, reply = smtp.mail(message.sender)
+    # The addresses are plain ASCII addr-specs (mail_headers.mailbox checked them): no
+    # parsing them again, as smtplib's mail() and rcpt() would.
+    code, reply = smtp.docmd("mail", f"FROM:<{message.sender}>")
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, reply, message.sender)
-    code, reply = smtp.rcpt(message.recipient)
+    code, reply = smtp.docmd("rcpt", f"TO:<{message.recipient}>")
     if code not in (250, 251):
         raise smtplib.SMTPResponseException(code, reply)
     smtp.putcmd("data")

@@ -286,12 +286,14 @@ def test_recipients_without_an_address_are_skipped(
     engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
 ) -> None:
     rows.person("cat", "Cat", None)
+    rows.person("eve", "Eve", "eve at example dot com")
     rows.notify("cat", "c1")
     rows.notify("dan", "c1")  # Chorus never learned anything about dan
+    rows.notify("eve", "c1")
 
     summary = send(engine, mail_settings)
 
-    assert (summary.skipped, summary.emails_sent) == (2, 0)
+    assert (summary.skipped, summary.emails_sent) == (3, 0)
     assert inbox.messages == []
     assert {r["status"] for r in outbox(engine).values()} == {"skipped"}
 
