@@ -1,6 +1,6 @@
 """Database engines for PostgreSQL and the embedded SQLite default."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,8 +13,9 @@ from sqlalchemy.sql.expression import Executable
 _WRITE_OPTION = "chorus_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-# Runs one statement as a transaction of its own, committed when the call returns.
-Write = Callable[[Executable], None]
+# Runs one statement (with its parameters) as a transaction of its own, committed when
+# the call returns.
+Write = Callable[[Executable, Mapping[str, Any]], None]
 
 
 def normalize_url(url: str) -> str:
@@ -111,15 +112,15 @@ def statement_writer(engine: Engine) -> Iterator[Write]:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT")
 
-            def write(statement: Executable) -> None:
-                conn.execute(statement)
+            def write(statement: Executable, parameters: Mapping[str, Any]) -> None:
+                conn.execute(statement, parameters)
 
         else:
             conn.execution_options(**{_WRITE_OPTION: True})
 
-            def write(statement: Executable) -> None:
+            def write(statement: Executable, parameters: Mapping[str, Any]) -> None:
                 with conn.begin():
-                    conn.execute(statement)
+                    conn.execute(statement, parameters)
 
         yield write
 

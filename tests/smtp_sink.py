@@ -31,9 +31,12 @@ class Inbox:
         return [str(m["Message-ID"]) for m in self.messages]
 
 
-def serve(handler: Inbox) -> Iterator[Inbox]:
-    """Run `handler` behind an SMTP server on a free port for as long as the caller needs."""
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+def serve(handler: Inbox, *, smtputf8: bool = False) -> Iterator[Inbox]:
+    """Run `handler` behind an SMTP server on a free port for as long as the caller needs
+    (`smtputf8`: one that takes internationalized addresses)."""
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8
+    )
     controller.start()
     handler.smtp_url = f"smtp://127.0.0.1:{controller.port}"
     try:

@@ -7,8 +7,9 @@ header registry parses, then refolds, every value it is given: most of the maile
   ASCII in single-spaced words of sane length; otherwise the whole text as UTF-8 "Q"
   encoded words (RFC 2047), split only between characters, never inside one.
 - `mailbox("To", name, address)`: `name <address>`, the name as atoms, a quoted string or
-  encoded words (the "phrase" rules of RFC 2047 §5, the strictest); the address must be
-  plain ASCII (no SMTPUTF8).
+  encoded words (the "phrase" rules of RFC 2047 §5, the strictest). An internationalized
+  address goes in as UTF-8 (RFC 6532): such a message needs a server that takes SMTPUTF8
+  (`mail_wire.MailMessage.smtputf8`).
 - `raw(name, value)`: a value sent exactly as given, unfolded (Message-ID, a
   List-Unsubscribe URL that an encoded word would break).
 
@@ -34,7 +35,7 @@ _Q_LITERAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 # RFC 5322 atext: a display name of such words needs no quoting.
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
-_ADDR_SPEC = re.compile(r"[\x21-\x7e]+@[\x21-\x7e]+")
+_ADDR_SPEC = re.compile(r"[^\s<>@]+@[^\s<>@]+")  # one "@", no space, no angle bracket
 
 
 class HeaderError(ValueError):
@@ -46,15 +47,15 @@ def unstructured(name: str, text: str) -> bytes:
     _refuse_controls(name, text)
     if _plain_words(text):
         return _fold(name, text.split(" "))
-    return _fold_encoded(name, text, [])
+    return _fold(name, _encoded_first_line(name, text))
 
 
 def mailbox(name: str, display_name: str, address: str) -> bytes:
     """`Name: display name <address>`, or `Name: address` without a display name."""
     _refuse_controls(name, display_name)
     _refuse_controls(name, address)
-    if not _ADDR_SPEC.fullmatch(address) or "<" in address or ">" in address:
-        raise HeaderError(f"{name}: not a plain ASCII address")
+    if not _ADDR_SPEC.fullmatch(address):
+        raise HeaderError(f"{name}: not one address")
     addr = f"<{address}>"
     if not display_name:
         return _fold(name, [address])
@@ -64,7 +65,7 @@ def mailbox(name: str, display_name: str, address: str) -> bytes:
     quoted = '"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if _PRINTABLE_ASCII.fullmatch(display_name) and len(name) + 2 + len(quoted) <= MAX_LINE:
         return _fold(name, [quoted, addr])
-    return _fold_encoded(name, display_name, [addr])
+    return _fold(name, [*_encoded_first_line(name, display_name), addr])
 
 
 def raw(name: str, value: str) -> bytes:
@@ -113,10 +114,10 @@ def _plain_words(text: str) -> bool:
     return all(0 < len(w) <= _LONGEST_PLAIN_WORD for w in words)
 
 
-def _fold_encoded(name: str, text: str, after: list[str]) -> bytes:
-    """Encoded words filling the header's first line, then lines of their own."""
+def _encoded_first_line(name: str, text: str) -> list[str]:
+    """Encoded words, the first filling what the header's first line has left."""
     room = MAX_LINE - len(name) - 2  # "Name: "
-    return _fold(name, [*encoded_words(text, min(room, MAX_ENCODED_WORD)), *after])
+    return encoded_words(text, min(room, MAX_ENCODED_WORD))
 
 
 def _fold(name: str, tokens: list[str]) -> bytes:
@@ -132,7 +133,8 @@ def _fold(name: str, tokens: list[str]) -> bytes:
     lines.append(line)
     if any(len(each) > HARD_LIMIT for each in lines):
         raise HeaderError(f"{name}: a word longer than a header line may be")
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    # UTF-8 only where an internationalized address put it (RFC 6532); all else is ASCII.
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def _refuse_controls(name: str, value: str) -> None:

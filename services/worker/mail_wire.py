@@ -24,6 +24,11 @@ class MailMessage:
     recipient: str = field(repr=False)  # RCPT TO
     data: bytes = field(repr=False)
 
+    @property
+    def smtputf8(self) -> bool:
+        """An internationalized address: only a server that takes SMTPUTF8 can carry it."""
+        return not (self.sender.isascii() and self.recipient.isascii())
+
 
 def alternative(headers: bytes, text: str, html: str) -> bytes:
     """`headers` (CRLF-terminated lines), then a text and an HTML body as alternatives."""

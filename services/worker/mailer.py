@@ -208,18 +208,25 @@ def claim_due(engine: Engine, settings: Settings, now: datetime) -> tuple[list[C
     return claims, len(exhausted)
 
 
+# Unconditional: the server has the message, whoever holds the claim by now. Built once:
+# building the statement for every email cost more CPU than running it.
+_MARK_SENT = (
+    _O.update()
+    .where(_O.c.id.in_(sa.bindparam("row_ids", expanding=True)))
+    .values(
+        status="sent",
+        sent_at=sa.bindparam("sent_at"),
+        message_id=sa.bindparam("sent_message_id"),
+        lease_until=None,
+        last_error=None,
+    )
+)
+
+
 def mark_sent(write: Write, mail: Outgoing, now: datetime) -> None:
-    # Unconditional: the server has the message, whoever holds the claim by now.
     write(
-        _O.update()
-        .where(_O.c.id.in_(mail.row_ids))
-        .values(
-            status="sent",
-            sent_at=now,
-            message_id=mail.claim.message_id,
-            lease_until=None,
-            last_error=None,
-        )
+        _MARK_SENT,
+        {"row_ids": mail.row_ids, "sent_at": now, "sent_message_id": mail.claim.message_id},
     )
 
 

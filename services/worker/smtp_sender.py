@@ -166,9 +166,16 @@ class SmtpSender:
 
 def _transfer(smtp: smtplib.SMTP, message: MailMessage, data: bytes) -> None:
     """Everything of one message but the end of its data."""
-    # The addresses are plain ASCII addr-specs (mail_headers.mailbox checked them): no
-    # parsing them again, as smtplib's mail() and rcpt() would.
-    code, reply = smtp.docmd("mail", f"FROM:<{message.sender}>")
+    # The addresses are single addr-specs without space or control character
+    # (mail_headers.mailbox checked them): no parsing them again, as smtplib's would.
+    options = ""
+    smtp.command_encoding = "ascii"
+    if message.smtputf8:
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPResponseException(553, b"an internationalized address: no SMTPUTF8")
+        smtp.command_encoding = "utf-8"
+        options = " SMTPUTF8 BODY=8BITMIME" if smtp.has_extn("8bitmime") else " SMTPUTF8"
+    code, reply = smtp.docmd("mail", f"FROM:<{message.sender}>{options}")
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, reply, message.sender)
     code, reply = smtp.docmd("rcpt", f"TO:<{message.recipient}>")
