@@ -28,7 +28,9 @@ _LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class SendError(Exception):
-    """The message was not accepted; it may be tried again later."""
+    """The message was not accepted; it may be tried again later. Its text is logged and
+    kept in the outbox row: a server's refusal that quotes the recipient's address has it
+    replaced (an address is personal data)."""
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,16 @@ class SmtpSender:
             try:
                 _transfer(smtp, message, data)
                 break
+            # First: smtplib's exceptions are OSErrors too, and a refusal is no lost line.
+            except smtplib.SMTPResponseException as exc:
+                self._after_refusal(smtp, exc)
+                if not (reused and exc.smtp_code == 421):  # 421: "closing", not a refusal
+                    refused = _describe(exc).replace(message.recipient, "<the recipient>")
+                    raise SendError(f"SMTP refused the message: {refused}") from exc
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._drop()
                 if not reused:
                     raise SendError(f"SMTP connection lost: {_describe(exc)}") from exc
-            except smtplib.SMTPResponseException as exc:
-                self._after_refusal(smtp, exc)
-                if not (reused and exc.smtp_code == 421):  # 421: "closing", not a refusal
-                    raise SendError(f"SMTP refused the message: {_describe(exc)}") from exc
         try:
             if before_end is not None:
                 before_end()
@@ -103,7 +107,8 @@ class SmtpSender:
             error = smtplib.SMTPDataError(code, reply)
             if code == 421:
                 self._drop()
-            raise SendError(f"SMTP refused the message: {_describe(error)}")
+            refused = _describe(error).replace(message.recipient, "<the recipient>")
+            raise SendError(f"SMTP refused the message: {refused}")
 
     def close(self) -> None:
         if self._smtp is not None:

@@ -236,3 +236,32 @@ def test_marks_commit_while_the_next_email_goes_out(
     assert overlapped.is_set()
     assert summary.emails_sent == 2
     assert {r["status"] for r in outbox(engine).values()} == {"sent"}
+
+
+class RefusingInbox(Inbox):
+    """Refuses one recipient, quoting the address back as servers do."""
+
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        if address == "p1@example.com":
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_refusal_keeps_the_connection_and_no_address_reaches_the_log_or_the_row(
+    engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    for inbox in serve(RefusingInbox()):
+        rows = people(engine)
+        for person in PEOPLE:
+            rows.notify(person, "c1")
+
+        summary = send(engine, settings_for(settings, inbox))
+
+        assert (summary.emails_sent, summary.retried) == (4, 1)
+        assert len(set(inbox.peers)) == 1  # RSET, and the next email on the same connection
+        error = outbox(engine)["p1/c1"]["last_error"]
+        assert error.startswith("SMTP refused the message: 550 5.1.1 <<the recipient>>")
+        assert "p1@example.com" not in caplog.text
