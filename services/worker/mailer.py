@@ -16,14 +16,13 @@ One run (`send_due_emails`; the RQ job is `services.worker.jobs.send_due_emails`
    `attempts + 1`, due again after a backoff (30 s, doubling, at most an hour); after
    `CHORUS_MAIL_MAX_ATTEMPTS` attempts, `failed`.
 
-Steps 2 and 3 overlap, one email deep (`mail_marks.SentMarks`): an email's mark commits
-on a thread of its own while the next email's MAIL, RCPT, DATA and data go out, and that
-next email's end of data (the lone "." after which the server has it) waits until the
-mark has committed.
-The server accepts nothing before its end of data, so at every moment at most one
-accepted email is unmarked, as when each send waited for the previous mark. If the mark
-fails, the waiting email is abandoned unsent (its connection dropped) and the error
-propagates.
+Steps 2 and 3 overlap, one email deep (`mail_marks.SentMarks`, decision 37): an email's
+mark commits on a thread of its own while the next email's MAIL, RCPT, DATA and data go
+out, and that next email's end of data (the lone "." after which the server has it) waits
+until the mark has committed. The server accepts nothing before its end of data, so at
+every moment at most one accepted email is unmarked, as when each send waited for the
+previous mark. If the mark fails, the waiting email is abandoned unsent (its connection
+dropped) and the error propagates.
 
 **Delivery guarantee.** A row is handed to SMTP only while this run holds its claim, and
 is marked right after the server accepts it, before the server can accept the next. The
