@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 
@@ -31,7 +31,10 @@ class Inbox:
         return [str(m["Message-ID"]) for m in self.messages]
 
 
-def serve(handler: Inbox, *, smtputf8: bool = False) -> Iterator[Inbox]:
+H = TypeVar("H", bound=Inbox)
+
+
+def serve(handler: H, *, smtputf8: bool = False) -> Iterator[H]:
     """Run `handler` behind an SMTP server on a free port for as long as the caller needs
     (`smtputf8`: one that takes internationalized addresses)."""
     controller = Controller(
