@@ -2,7 +2,10 @@
 
 Writes N due outbox rows (with their notifications, people and thread) directly, starts an
 aiosmtpd server on 127.0.0.1 in its own process that accepts and discards, and times mailer
-runs until every row is sent. Needs the dev extra (aiosmtpd).
+runs until every row is sent. Needs the dev extra (aiosmtpd, psutil). Besides the rate it
+reports the CPU time per email of the mailer's process (all its threads: composing, SMTP
+client, marks; not PostgreSQL's) and of the sink. The sink answers one connection, one
+command at a time, so its CPU per email is a floor under the time per email.
 
     .venv/bin/python bench/email_throughput.py --emails 2000
     .venv/bin/python bench/email_throughput.py --emails 2000 \
@@ -18,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import sqlalchemy as sa
 
 from services.worker.mailer import send_due_emails
@@ -123,18 +127,24 @@ def run(database_url: str, emails: int) -> None:
         wait_for_port(port)
         seed(engine, emails)
         settings = Settings(database_url=database_url, smtp_url=f"smtp://127.0.0.1:{port}")
+        sink_cpu = psutil.Process(sink.pid)
+        sink_before = sum(sink_cpu.cpu_times()[:2])
+        cpu_before = time.process_time()
         started = time.perf_counter()
         sent = runs = 0
         while sent < emails and runs < emails:
             sent += send_due_emails(engine, settings).emails_sent
             runs += 1
         elapsed = time.perf_counter() - started
+        mailer_ms = (time.process_time() - cpu_before) * 1000 / max(sent, 1)
+        sink_ms = (sum(sink_cpu.cpu_times()[:2]) - sink_before) * 1000 / max(sent, 1)
     finally:
         sink.terminate()
         sink.wait()
         engine.dispose()
     print(
-        f"| {engine.dialect.name} | {sent:,} | {runs} | {elapsed:.1f} s | {sent / elapsed:,.0f} |"
+        f"| {engine.dialect.name} | {sent:,} | {runs} | {elapsed:.1f} s | {sent / elapsed:,.0f} "
+        f"| {mailer_ms:.2f} ms | {sink_ms:.2f} ms |"
     )
 
 
@@ -143,8 +153,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--emails", type=int, default=2000)
     args = parser.parse_args()
-    print("| database | emails sent | mailer runs | time | emails/s |")
-    print("|---|---|---|---|---|")
+    print("| database | emails sent | mailer runs | time | emails/s | mailer CPU | sink CPU |")
+    print("|---|---|---|---|---|---|---|")
     if args.database_url:
         run(args.database_url, args.emails)
         return

@@ -1,6 +1,6 @@
 """Database engines for PostgreSQL and the embedded SQLite default."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -8,9 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import Executable
 
 _WRITE_OPTION = "chorus_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Runs one statement (with its parameters) as a transaction of its own, committed when
+# the call returns.
+Write = Callable[[Executable, Mapping[str, Any]], None]
 
 
 def normalize_url(url: str) -> str:
@@ -90,6 +95,34 @@ def write_transaction(engine: Engine, *, lock_wait: float | None = None) -> Iter
         finally:
             if bounded:
                 _set_busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS)
+
+
+@contextmanager
+def statement_writer(engine: Engine) -> Iterator[Write]:
+    """One connection held for many single-statement writes, each committed on its own
+    before the call returns (for a loop of small commits that each must be durable).
+
+    PostgreSQL runs each statement in autocommit: a lone statement is a transaction of its
+    own, so one round trip where a `write_transaction` makes five (checkout ping, BEGIN,
+    the statement, COMMIT, the pool's reset). SQLite, whose commits cost no round trip,
+    wraps each in `BEGIN IMMEDIATE` ... COMMIT as `write_transaction` does (its autocommit
+    would bypass the engine's BEGIN IMMEDIATE).
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+
+            def write(statement: Executable, parameters: Mapping[str, Any]) -> None:
+                conn.execute(statement, parameters)
+
+        else:
+            conn.execution_options(**{_WRITE_OPTION: True})
+
+            def write(statement: Executable, parameters: Mapping[str, Any]) -> None:
+                with conn.begin():
+                    conn.execute(statement, parameters)
+
+        yield write
 
 
 def _set_busy_timeout(conn: Connection, milliseconds: int) -> None:

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 
@@ -17,21 +17,29 @@ class Inbox:
         self.smtp_url = ""
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.peers: list[Any] = []  # the client's (host, port) each message came over
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
         self.recipients.append(list(envelope.rcpt_tos))
+        self.peers.append(session.peer)
         return "250 OK"
 
     def message_ids(self) -> list[str]:
         return [str(m["Message-ID"]) for m in self.messages]
 
 
-def serve(handler: Inbox) -> Iterator[Inbox]:
-    """Run `handler` behind an SMTP server on a free port for as long as the caller needs."""
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+H = TypeVar("H", bound=Inbox)
+
+
+def serve(handler: H, *, smtputf8: bool = False) -> Iterator[H]:
+    """Run `handler` behind an SMTP server on a free port for as long as the caller needs
+    (`smtputf8`: one that takes internationalized addresses)."""
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8
+    )
     controller.start()
     handler.smtp_url = f"smtp://127.0.0.1:{controller.port}"
     try:

@@ -3,35 +3,36 @@
 Pure functions of their inputs (no database, no network), so they are tested without I/O.
 Names and titles are the users' and the publication's own words: before they reach a
 header they lose control characters (no CR/LF, so no header injection) and are bounded;
-in the HTML part Jinja2 escapes them.
+`mail_headers` encodes them (and would refuse a line break that got this far); in the HTML
+part Jinja2 escapes them. The result is the message's bytes (`mail_wire.MailMessage`):
+Python's `email` package, which parsed and refolded every header, was most of the
+mailer's time.
 """
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from functools import cache
 from typing import Any
 from urllib.parse import quote, urldefrag, urlsplit
 
 from jinja2 import Environment
 
+from services.worker import mail_headers
+from services.worker.mail_wire import MailMessage, alternative
 from shared.templating import template_environment
 
-# Headers set raw (List-Unsubscribe, Message-ID) go out exactly as built: refolding a long
-# URL would turn it into RFC 2047 encoded words that no mail client can follow.
-MAIL_POLICY = policy.default.clone(refold_source="none")
 MAX_NAME_CHARS = 80
 MAX_TITLE_CHARS = 120
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LINE_BREAKS = {"\u2028", "\u2029", "\x85"}
+# Unicode's control characters (category Cc: C0, DEL, C1, which holds NEL) and the two
+# other line breaks.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 # kind -> (what the actor did, for a subject; the same inside a digest)
 _PHRASES = {
@@ -75,11 +76,12 @@ class Envelope:
 
 def header_text(value: str, limit: int) -> str:
     """A single line of at most `limit` characters: no control characters, no line breaks."""
-    cleaned = "".join(
-        " " if ch in _LINE_BREAKS or unicodedata.category(ch) == "Cc" else ch for ch in value
-    )
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(_CONTROLS.sub(" ", value).split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+class UnusableAddress(ValueError):
+    """The recipient's stored email is not an address a message can go to."""
 
 
 def recipient_address(name: str, email: str) -> Address | None:
@@ -134,7 +136,7 @@ def digest_subject(items: Sequence[MailItem]) -> str:
     return f"{count} new {noun} in {len(threads)} threads you follow"
 
 
-def notification_email(item: MailItem, recipient: Recipient, envelope: Envelope) -> EmailMessage:
+def notification_email(item: MailItem, recipient: Recipient, envelope: Envelope) -> MailMessage:
     context = {
         "recipient_name": header_text(recipient.name, MAX_NAME_CHARS),
         "actor_name": _actor(item),
@@ -149,7 +151,7 @@ def notification_email(item: MailItem, recipient: Recipient, envelope: Envelope)
 
 def digest_email(
     items: Sequence[MailItem], recipient: Recipient, envelope: Envelope
-) -> EmailMessage:
+) -> MailMessage:
     """One email for many notifications, grouped by thread (threads in order of activity)."""
     ordered = sorted(items, key=lambda i: (i.created_at, i.comment_id))
     threads: dict[str, dict[str, Any]] = {}
@@ -182,29 +184,51 @@ def _email(
     context: dict[str, Any],
     recipient: Recipient,
     envelope: Envelope,
-) -> EmailMessage:
+) -> MailMessage:
     to = recipient_address(recipient.name, recipient.email)
     if to is None:
-        raise ValueError(f"not a usable email address for {recipient.user_id!r}")
+        raise UnusableAddress(f"not a usable email address for {recipient.user_id!r}")
+    sender, from_header = _from(envelope.mail_from)
     env = _environment()
-    message = EmailMessage(policy=MAIL_POLICY)
-    message["Subject"] = header_text(subject, 250)
-    message["From"] = envelope.mail_from
-    message["To"] = to
-    message["Date"] = format_datetime(envelope.date)
-    message.set_raw("Message-ID", envelope.message_id)
-    message.set_raw("List-Unsubscribe", f"<{envelope.unsubscribe_url}>")
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
-    message.set_content(env.get_template(f"{template}.txt.j2").render(context))
-    message.add_alternative(env.get_template(f"{template}.html.j2").render(context), subtype="html")
-    return message
+    headers = b"".join(
+        [
+            mail_headers.unstructured("Subject", header_text(subject, 250)),
+            from_header,
+            mail_headers.mailbox("To", to.display_name, to.addr_spec),
+            mail_headers.raw("Date", format_datetime(envelope.date)),
+            mail_headers.raw("Message-ID", envelope.message_id),
+            # Raw: refolding a long URL would turn it into encoded words no client follows.
+            mail_headers.raw("List-Unsubscribe", f"<{envelope.unsubscribe_url}>"),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            b"Auto-Submitted: auto-generated\r\n",  # RFC 3834: no vacation auto-replies
+        ]
+    )
+    data = alternative(
+        headers,
+        env.get_template(f"{template}.txt.j2").render(context),
+        env.get_template(f"{template}.html.j2").render(context),
+    )
+    return MailMessage(envelope.message_id, sender, to.addr_spec, data)
+
+
+@cache
+def _from(mail_from: str) -> tuple[str, bytes]:
+    """CHORUS_MAIL_FROM's address (for MAIL FROM) and its From header, made once."""
+    name, address = parseaddr(mail_from)
+    if not address:
+        raise ValueError("CHORUS_MAIL_FROM holds no address")
+    return address, mail_headers.mailbox("From", header_text(name, MAX_NAME_CHARS), address)
 
 
 @cache
 def _environment() -> Environment:
+    # Templates ship with the code: no stat of their files for every email.
     return template_environment(
-        "services.worker", trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
+        "services.worker",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
     )
 
 

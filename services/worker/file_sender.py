@@ -1,11 +1,13 @@
 """A development mail sink: `CHORUS_SMTP_URL=file:///some/dir` writes each email to
-`<dir>/<time>-<n>.eml` and logs a line, instead of talking SMTP. `chorus dev` uses it."""
+`<dir>/<time>-<n>.eml` and logs where, instead of talking SMTP. `chorus dev` uses it."""
 
 import logging
 import time
-from email.message import EmailMessage
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from services.worker.mail_wire import MailMessage
 
 log = logging.getLogger(__name__)
 
@@ -16,11 +18,14 @@ class FileSender:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._count = 0
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: MailMessage, *, before_end: Callable[[], object] | None = None) -> None:
+        if before_end is not None:
+            before_end()
         self._count += 1
         path = self.directory / f"{time.strftime('%Y%m%dT%H%M%S')}-{self._count:04d}.eml"
-        path.write_bytes(message.as_bytes())
-        log.warning("email to %s: %r (saved as %s)", message["To"], message["Subject"], path)
+        path.write_bytes(message.data)
+        # The file says to whom and what: the log says only where (names are personal data).
+        log.warning("email %s saved as %s", message.message_id, path)
 
     def close(self) -> None:
         """Nothing to close: each email is its own file."""

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,10 +18,11 @@ from services.worker.email_messages import (
     Envelope,
     MailItem,
     Recipient,
+    UnusableAddress,
     digest_email,
     notification_email,
-    recipient_address,
 )
+from services.worker.mail_wire import MailMessage
 from shared.db import read_connection
 from shared.notification_tables import email_outbox, notifications, people, user_preferences
 from shared.projection_tables import LIVE
@@ -52,7 +52,7 @@ class Outgoing:
 
     claim: Claim
     row_ids: tuple[int, ...]
-    message: EmailMessage | None
+    message: MailMessage | None
     skip_reason: str | None = None
     error: str | None = None
 
@@ -95,7 +95,7 @@ def _outgoing(claim: Claim, rows: list[Any], settings: Settings, now: datetime) 
     if person.email_frequency == "off":
         return Outgoing(claim, ids, None, "emails are turned off")
     name = person.person_name or claim.recipient_id
-    if not person.email or recipient_address(name, person.email) is None:
+    if not person.email:
         return Outgoing(claim, ids, None, "no email address")
     recipient = Recipient(claim.recipient_id, name, person.email)
     envelope = Envelope(
@@ -106,9 +106,12 @@ def _outgoing(claim: Claim, rows: list[Any], settings: Settings, now: datetime) 
         date=now,
     )
     items = [_item(r) for r in rows]
-    if claim.digest:
-        return Outgoing(claim, ids, digest_email(items, recipient, envelope))
-    return Outgoing(claim, ids, notification_email(items[0], recipient, envelope))
+    try:
+        if claim.digest:
+            return Outgoing(claim, ids, digest_email(items, recipient, envelope))
+        return Outgoing(claim, ids, notification_email(items[0], recipient, envelope))
+    except UnusableAddress:
+        return Outgoing(claim, ids, None, "no email address")
 
 
 def _item(row: Any) -> MailItem:

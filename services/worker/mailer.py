@@ -16,10 +16,19 @@ One run (`send_due_emails`; the RQ job is `services.worker.jobs.send_due_emails`
    `attempts + 1`, due again after a backoff (30 s, doubling, at most an hour); after
    `CHORUS_MAIL_MAX_ATTEMPTS` attempts, `failed`.
 
+Steps 2 and 3 overlap, one email deep (`mail_marks.SentMarks`, decision 37): an email's
+mark commits on a thread of its own while the next email's MAIL, RCPT, DATA and data go
+out, and that next email's end of data (the lone "." after which the server has it) waits
+until the mark has committed. The server accepts nothing before its end of data, so at
+every moment at most one accepted email is unmarked, as when each send waited for the
+previous mark. If the mark fails, the waiting email is abandoned unsent (its connection
+dropped) and the error propagates.
+
 **Delivery guarantee.** A row is handed to SMTP only while this run holds its claim, and
-is marked right after the server accepts it. The one window for a duplicate: the server
-accepted the message and the mailer did not record it (the process died or lost the
-database between the server's "250 OK" and the mark, or the server's answer was lost).
+is marked right after the server accepts it, before the server can accept the next. The
+one window for a duplicate: the server accepted the message and the mailer did not
+record it (the process died or lost the database between the server's "250 OK" and the
+mark, or the server's answer was lost).
 When the lease expires the row is claimed and sent again, **with the same Message-ID**,
 so mail clients collapse the copies: at most one duplicate per such crash, and never
 more than `CHORUS_MAIL_MAX_ATTEMPTS` deliveries in all, since reclaiming an expired lease
@@ -43,8 +52,9 @@ from services.worker.email_messages import (
     public_host,
 )
 from services.worker.mail_compose import Claim, Outgoing, compose
+from services.worker.mail_marks import SentMarks
 from services.worker.smtp_sender import SendError, open_sender
-from shared.db import read_connection, write_transaction
+from shared.db import Write, read_connection, write_transaction
 from shared.notification_tables import email_outbox
 from shared.settings import Settings
 from shared.timeutil import as_utc
@@ -77,6 +87,7 @@ def send_due_emails(engine: Engine, settings: Settings, now: datetime | None = N
         return summary
     outgoing = compose(engine, claims, settings, now)
     sender = open_sender(settings.smtp_url)
+    marks = SentMarks(engine)
     try:
         for mail in outgoing:
             if mail.skip_reason is not None:
@@ -87,14 +98,18 @@ def send_due_emails(engine: Engine, settings: Settings, now: datetime | None = N
                 summary.released += release(engine, mail)
             else:
                 try:
-                    sender.send(mail.message)
+                    # The previous email's mark commits while this one's data goes out;
+                    # this one's end of data waits for it (the duplicate bound, above).
+                    sender.send(mail.message, before_end=marks.settled)
                 except SendError as exc:
                     _count_failure(summary, engine, mail, str(exc), now, settings)
                     continue
-                mark_sent(engine, mail, now)
+                marks.add(mark_sent, mail, now)
                 summary.emails_sent += 1
                 summary.rows_sent += len(mail.row_ids)
+        marks.settled()
     finally:
+        marks.close()
         sender.close()
     log.info("mailer run: %s", summary)
     return summary
@@ -192,20 +207,26 @@ def claim_due(engine: Engine, settings: Settings, now: datetime) -> tuple[list[C
     return claims, len(exhausted)
 
 
-def mark_sent(engine: Engine, mail: Outgoing, now: datetime) -> None:
-    # Unconditional: the server has the message, whoever holds the claim by now.
-    with write_transaction(engine) as conn:
-        conn.execute(
-            _O.update()
-            .where(_O.c.id.in_(mail.row_ids))
-            .values(
-                status="sent",
-                sent_at=now,
-                message_id=mail.claim.message_id,
-                lease_until=None,
-                last_error=None,
-            )
-        )
+# Unconditional: the server has the message, whoever holds the claim by now. Built once:
+# building the statement for every email cost more CPU than running it.
+_MARK_SENT = (
+    _O.update()
+    .where(_O.c.id.in_(sa.bindparam("row_ids", expanding=True)))
+    .values(
+        status="sent",
+        sent_at=sa.bindparam("sent_at"),
+        message_id=sa.bindparam("sent_message_id"),
+        lease_until=None,
+        last_error=None,
+    )
+)
+
+
+def mark_sent(write: Write, mail: Outgoing, now: datetime) -> None:
+    write(
+        _MARK_SENT,
+        {"row_ids": mail.row_ids, "sent_at": now, "sent_message_id": mail.claim.message_id},
+    )
 
 
 def mark_skipped(engine: Engine, mail: Outgoing, reason: str) -> int:

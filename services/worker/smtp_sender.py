@@ -1,23 +1,36 @@
 """Sending over SMTP: `smtp://`, `smtp+starttls://` or `smtps://`, with optional login.
 
 One connection per mailer run, opened on the first send. If it cannot be opened, every
-send of the run fails at once (no reconnect storm against a server that is down); if an
-open connection breaks, the next send reconnects once.
+send of the run fails at once (no reconnect storm against a server that is down). If an
+open connection breaks before a message's end of data, the message is started again on a
+new connection, once; if it breaks after, the message failed (the server may have it) and
+the next send reconnects.
+
+The SMTP transaction is driven command by command (MAIL, RCPT, DATA, the data, then the
+lone "."), so that the mailer can hold a message just before its end of data
+(`before_end`): until then the server has accepted nothing.
 """
 
+import re
 import smtplib
+import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from services.worker.mail_wire import MailMessage
+
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TIMEOUT_SECONDS = 30.0
+_LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class SendError(Exception):
-    """The message was not accepted; it may be tried again later."""
+    """The message was not accepted; it may be tried again later. Its text is logged and
+    kept in the outbox row: a server's refusal that quotes the recipient's address has it
+    replaced (an address is personal data)."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +63,52 @@ class SmtpSender:
         self._smtp: smtplib.SMTP | None = None
         self._unreachable: str | None = None
 
-    def send(self, message: EmailMessage) -> None:
-        """Hand `message` to the server; `SendError` unless it was accepted."""
-        smtp = self._connection()
+    def send(self, message: MailMessage, *, before_end: Callable[[], object] | None = None) -> None:
+        """Hand `message` to the server; `SendError` unless it accepted it.
+
+        The server takes the message at the end of its data (the lone "."), and only then:
+        everything before is safe to redo. A reused connection found broken before that
+        point (the server dropped it while idle, or answered 421 "closing") is reopened
+        once and the message started again. `before_end` runs just before the end of the
+        data; if it raises, the message is abandoned (the connection is dropped, so the
+        server discards it) and the error propagates.
+        """
+        data = _dot_stuffed(message.data)
+        while True:
+            reused = self._smtp is not None
+            smtp = self._connection()
+            try:
+                _transfer(smtp, message, data)
+                break
+            # First: smtplib's exceptions are OSErrors too, and a refusal is no lost line.
+            except smtplib.SMTPResponseException as exc:
+                self._after_refusal(smtp, exc)
+                if not (reused and exc.smtp_code == 421):  # 421: "closing", not a refusal
+                    refused = _describe(exc).replace(message.recipient, "<the recipient>")
+                    raise SendError(f"SMTP refused the message: {refused}") from exc
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self._drop()
+                if not reused:
+                    raise SendError(f"SMTP connection lost: {_describe(exc)}") from exc
         try:
-            smtp.send_message(message)
+            if before_end is not None:
+                before_end()
+        except BaseException:
+            self._drop()
+            raise
+        try:
+            smtp.send(b".\r\n")
+            code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # Sent whole: the server may have taken it. The outcome is unknown.
             self._drop()
             raise SendError(f"SMTP connection lost: {_describe(exc)}") from exc
-        except smtplib.SMTPException as exc:
-            raise SendError(f"SMTP refused the message: {_describe(exc)}") from exc
+        if code != 250:
+            error = smtplib.SMTPDataError(code, reply)
+            if code == 421:
+                self._drop()
+            refused = _describe(error).replace(message.recipient, "<the recipient>")
+            raise SendError(f"SMTP refused the message: {refused}")
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -89,6 +138,10 @@ class SmtpSender:
         else:
             smtp = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
         try:
+            # Each command goes out as written: the end of data, a few bytes sent apart
+            # from the data, must not wait for the data's ACK (Nagle), 40 ms each time.
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if t.scheme == "smtp+starttls":
                 smtp.starttls(context=ssl.create_default_context())
@@ -105,6 +158,46 @@ class SmtpSender:
             self._smtp.close()
             self._smtp = None
 
+    def _after_refusal(self, smtp: smtplib.SMTP, exc: smtplib.SMTPResponseException) -> None:
+        """Leave the connection ready for the next message, or drop it."""
+        if exc.smtp_code == 421:  # the server is closing the connection
+            self._drop()
+            return
+        try:
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+
+def _transfer(smtp: smtplib.SMTP, message: MailMessage, data: bytes) -> None:
+    """Everything of one message but the end of its data."""
+    # The addresses are single addr-specs without space or control character
+    # (mail_headers.mailbox checked them): no parsing them again, as smtplib's would.
+    options = ""
+    smtp.command_encoding = "ascii"
+    if message.smtputf8:
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPResponseException(553, b"an internationalized address: no SMTPUTF8")
+        smtp.command_encoding = "utf-8"
+        options = " SMTPUTF8 BODY=8BITMIME" if smtp.has_extn("8bitmime") else " SMTPUTF8"
+    code, reply = smtp.docmd("mail", f"FROM:<{message.sender}>{options}")
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, message.sender)
+    code, reply = smtp.docmd("rcpt", f"TO:<{message.recipient}>")
+    if code not in (250, 251):
+        raise smtplib.SMTPResponseException(code, reply)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    smtp.send(data)
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 §4.5.2: a line that starts with "." gets another; the data ends in CRLF."""
+    stuffed = _LINE_START_DOT.sub(b"..", data)
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
+
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -115,7 +208,9 @@ def _describe(exc: Exception) -> str:
 
 
 class Sender(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(
+        self, message: MailMessage, *, before_end: Callable[[], object] | None = None
+    ) -> None: ...
 
     def close(self) -> None: ...
 

@@ -28,7 +28,7 @@ from shared.projection_tables import LIVE
 from shared.settings import Settings
 from shared.unsubscribe import make_token
 from tests.integration.conftest import JWT_SECRET
-from tests.smtp_sink import Inbox, free_port
+from tests.smtp_sink import Inbox, free_port, serve
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 PUBLIC_URL = "http://chorus.test:8000"
@@ -219,6 +219,51 @@ def test_names_and_titles_cannot_inject_headers(
     assert str(message["Subject"]).startswith("Don Bcc: evil@example.com replied")
 
 
+def test_non_ascii_names_titles_and_dotted_lines_arrive_intact(
+    engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
+) -> None:
+    title = "Ça va? " + "Une très longue histoire de la Corée du Sud " * 3
+    rows.thread("t4", title=title, url=None)
+    rows.person("zoe", "Zoë “Z” Ünal 李", "zoe@example.com")
+    excerpt = "First line\n.\n.hidden by SMTP unless stuffed\nÀ bientôt 🎉"
+    rows.notify("zoe", "c1", thread_id="t4", actor="Đorđe", excerpt=excerpt)
+
+    send(engine, mail_settings)
+
+    [message] = inbox.messages
+    assert message["To"].addresses[0].addr_spec == "zoe@example.com"
+    assert str(message["Subject"]).startswith('Đorđe replied to your comment on "Ça va? Une')
+    assert str(message["Subject"]).endswith('…"')  # the title cut at 120 characters
+    text, html = parts(message)
+    assert "> .\n" in text.replace("\r\n", "\n")
+    assert "> .hidden by SMTP unless stuffed" in text
+    assert "À bientôt 🎉" in text
+    assert "Zoë “Z” Ünal 李" in text
+    assert "Đorđe" in html
+
+
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["smtputf8", "ascii-only-server"])
+def test_an_internationalized_address_goes_to_a_server_that_takes_smtputf8(
+    engine: Engine, mail_settings: Settings, rows: Fixtures, smtputf8: bool
+) -> None:
+    rows.person("zoe", "Zoë", "zoe@exämple.org")  # (a non-ASCII local part: skipped, as ever)
+    rows.notify("zoe", "c1")
+    rows.notify("ann", "c1")
+
+    for server in serve(Inbox(), smtputf8=smtputf8):
+        summary = send(engine, mail_settings.model_copy(update={"smtp_url": server.smtp_url}))
+
+        stored = outbox(engine)
+        if smtputf8:
+            assert summary.emails_sent == 2
+            assert sorted(server.recipients) == [["ann@example.com"], ["zoe@exämple.org"]]
+            assert stored["zoe/c1"]["status"] == "sent"
+        else:  # refused before any of it was sent; the next email goes on
+            assert (summary.emails_sent, summary.retried) == (1, 1)
+            assert server.recipients == [["ann@example.com"]]
+            assert "SMTPUTF8" in stored["zoe/c1"]["last_error"]
+
+
 def test_a_digest_groups_each_recipients_due_rows_by_thread(
     engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
 ) -> None:
@@ -263,12 +308,14 @@ def test_recipients_without_an_address_are_skipped(
     engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
 ) -> None:
     rows.person("cat", "Cat", None)
+    rows.person("eve", "Eve", "eve at example dot com")
     rows.notify("cat", "c1")
     rows.notify("dan", "c1")  # Chorus never learned anything about dan
+    rows.notify("eve", "c1")
 
     summary = send(engine, mail_settings)
 
-    assert (summary.skipped, summary.emails_sent) == (2, 0)
+    assert (summary.skipped, summary.emails_sent) == (3, 0)
     assert inbox.messages == []
     assert {r["status"] for r in outbox(engine).values()} == {"skipped"}
 

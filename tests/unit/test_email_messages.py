@@ -19,6 +19,7 @@ from services.worker.email_messages import (
     recipient_address,
     subject_for,
 )
+from services.worker.mail_wire import MailMessage
 
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 PUBLIC = "https://comments.example.org"
@@ -44,9 +45,9 @@ def envelope(message_id: str = "<chorus.test@comments.example.org>") -> Envelope
     return Envelope("Chorus <comments@example.org>", PUBLIC, UNSUBSCRIBE, message_id, AT)
 
 
-def wire(message: EmailMessage) -> EmailMessage:
+def wire(message: MailMessage) -> EmailMessage:
     """What the recipient's mail client parses."""
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(message.data, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
 
@@ -181,7 +182,7 @@ def test_a_digest_groups_notifications_by_thread_in_order_of_activity() -> None:
 
 
 def test_a_digest_of_one_thread_names_it() -> None:
-    message = digest_email([item(comment_id="c1")], ANN, envelope())
+    message = wire(digest_email([item(comment_id="c1")], ANN, envelope()))
     assert message["Subject"] == '1 new comment on "South Korea and the POWs"'
 
 

@@ -1,0 +1,270 @@
+"""A mailer run's batch: one SMTP connection, reopened when the server drops it, and the
+sent marks committed one email behind the sending without widening the duplicate bound
+(decisions 12 and 37). A real aiosmtpd server (in-process) and both databases."""
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from services.worker import mailer
+from services.worker.mail_compose import Outgoing
+from services.worker.mail_marks import SentMarks
+from shared.db import Write
+from shared.settings import Settings
+from tests.integration.test_mailer import NOW, Crash, Fixtures, outbox, send
+from tests.smtp_sink import Inbox, serve
+from tests.waiting import wait_for
+
+PEOPLE = ["p0", "p1", "p2", "p3", "p4"]
+
+
+class DroppingInbox(Inbox):
+    """Closes a connection when a client starts its `(per_connection + 1)`th message on it,
+    as a server does that limits messages per connection or times out idle ones."""
+
+    def __init__(self, per_connection: int) -> None:
+        super().__init__()
+        self.per_connection = per_connection
+        self.started: dict[Any, int] = {}
+        self.dropped = 0
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        self.started[session.peer] = self.started.get(session.peer, 0) + 1
+        if self.started[session.peer] > self.per_connection:
+            self.dropped += 1
+            server.transport.close()
+            return "421 closing this connection"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+class WatchingInbox(Inbox):
+    """Also records every RCPT: a message's transfer began, whether or not it ended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rcpts: list[str] = []
+
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        self.rcpts.append(address)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def dropping_inbox() -> Iterator[DroppingInbox]:
+    yield from serve(DroppingInbox(per_connection=2))
+
+
+@pytest.fixture
+def watching_inbox() -> Iterator[WatchingInbox]:
+    yield from serve(WatchingInbox())
+
+
+def people(engine: Engine) -> Fixtures:
+    rows = Fixtures(engine)
+    rows.thread()
+    for person in PEOPLE:
+        rows.person(person, person.upper(), f"{person}@example.com")
+    return rows
+
+
+def settings_for(settings: Settings, inbox: Inbox) -> Settings:
+    return settings.model_copy(update={"smtp_url": inbox.smtp_url})
+
+
+def test_a_run_sends_its_whole_batch_over_one_connection(
+    engine: Engine, settings: Settings, inbox: Inbox
+) -> None:
+    rows = people(engine)
+    for person in PEOPLE:
+        rows.notify(person, "c1")
+
+    summary = send(engine, settings_for(settings, inbox))
+
+    assert summary.emails_sent == len(PEOPLE)
+    assert len(inbox.peers) == len(PEOPLE)
+    assert len(set(inbox.peers)) == 1
+
+
+def test_a_dropped_connection_is_reopened_and_the_email_sent_in_the_same_run(
+    engine: Engine, settings: Settings, dropping_inbox: DroppingInbox
+) -> None:
+    rows = people(engine)
+    for person in PEOPLE:
+        rows.notify(person, "c1")
+
+    summary = send(engine, settings_for(settings, dropping_inbox))
+
+    # Dropped before the end of data, the server had taken nothing: no retry needed.
+    assert (summary.emails_sent, summary.retried, summary.failed) == (5, 0, 0)
+    assert dropping_inbox.dropped == 2
+    assert sorted(r[0] for r in dropping_inbox.recipients) == [f"{p}@example.com" for p in PEOPLE]
+    connections = [dropping_inbox.peers.count(peer) for peer in dict.fromkeys(dropping_inbox.peers)]
+    assert connections == [2, 2, 1]
+    assert {r["status"] for r in outbox(engine).values()} == {"sent"}
+
+
+class DropAtEnd(Inbox):
+    """Drops the connection instead of answering the end of one recipient's data: the
+    client cannot know whether the server took the message."""
+
+    victim = "p1@example.com"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if envelope.rcpt_tos == [self.victim] and self.victim not in self.dropped_for:
+            self.dropped_for.append(self.victim)
+            server.transport.close()
+            return "451 gone"
+        return await super().handle_DATA(server, session, envelope)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped_for: list[str] = []
+
+
+def test_a_drop_after_the_end_of_data_is_a_failure_to_retry_and_the_rest_go_on(
+    engine: Engine, settings: Settings
+) -> None:
+    for inbox in serve(DropAtEnd()):
+        rows = people(engine)
+        for person in PEOPLE:
+            rows.notify(person, "c1")
+        mail_settings = settings_for(settings, inbox)
+
+        summary = send(engine, mail_settings)
+
+        assert (summary.emails_sent, summary.retried) == (4, 1)
+        assert len(set(inbox.peers)) == 2  # the rest went on over a new connection
+        row = outbox(engine)["p1/c1"]
+        assert (row["status"], row["attempts"]) == ("pending", 1)
+        assert "SMTP connection lost" in row["last_error"]
+
+        send(engine, mail_settings, NOW + timedelta(minutes=1))
+        assert sorted(r[0] for r in inbox.recipients) == [f"{p}@example.com" for p in PEOPLE]
+
+
+def test_a_crash_while_marking_leaves_at_most_one_email_accepted_and_unmarked(
+    engine: Engine,
+    settings: Settings,
+    watching_inbox: WatchingInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mark of p1's email dies (the worker crashed, or lost the database) while p2's
+    email is on the wire: p2's end of data waited for that mark, so the server never took
+    p2's email. After the lease, p1's email goes again (the one duplicate the bound allows,
+    with its Message-ID) and p2's, p3's and p4's once."""
+    rows = people(engine)
+    for person in PEOPLE:
+        rows.notify(person, "c1")
+    mail_settings = settings_for(settings, watching_inbox)
+    real_mark, real_settled = mailer.mark_sent, SentMarks.settled
+    gates: list[int] = []
+
+    def settled(marks: SentMarks) -> None:
+        gates.append(len(watching_inbox.rcpts))
+        real_settled(marks)
+
+    def mark(write: Write, mail: Outgoing, now: Any) -> None:
+        assert mail.message is not None
+        if mail.message.recipient != "p1@example.com":
+            real_mark(write, mail, now)
+            return
+        # p2's email has gone out up to its end of data, which waits for this mark.
+        wait_for(lambda: gates[-1:] == [3], "p2's email to wait at its end of data")
+        raise Crash("killed between the server's 250 and the mark")
+
+    monkeypatch.setattr(SentMarks, "settled", settled)
+    monkeypatch.setattr(mailer, "mark_sent", mark)
+    with pytest.raises(Crash):
+        send(engine, mail_settings)
+    monkeypatch.undo()
+
+    assert watching_inbox.rcpts == ["p0@example.com", "p1@example.com", "p2@example.com"]
+    statuses = {key: row["status"] for key, row in outbox(engine).items()}
+    assert statuses == {
+        "p0/c1": "sent",
+        "p1/c1": "sending",  # accepted, unmarked: the crash's one duplicate
+        "p2/c1": "sending",  # transferred but for its end of data: not accepted
+        "p3/c1": "sending",
+        "p4/c1": "sending",
+    }
+
+    lease = timedelta(seconds=mail_settings.mail_lease_seconds)
+    summary = send(engine, mail_settings, NOW + lease + timedelta(seconds=1))
+
+    assert summary.emails_sent == 4
+    received = [r[0] for r in watching_inbox.recipients]
+    assert sorted(received) == sorted([f"{p}@example.com" for p in PEOPLE] + ["p1@example.com"])
+    p1 = [m["Message-ID"] for m in watching_inbox.messages if m["To"] == "P1 <p1@example.com>"]
+    assert len(p1) == 2
+    assert len(set(p1)) == 1
+    assert {r["status"] for r in outbox(engine).values()} == {"sent"}
+
+
+def test_marks_commit_while_the_next_email_goes_out(
+    engine: Engine,
+    settings: Settings,
+    watching_inbox: WatchingInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The overlap itself: p0's mark is still running when p1's transfer begins."""
+    rows = people(engine)
+    rows.notify("p0", "c1")
+    rows.notify("p1", "c1")
+    real_mark = mailer.mark_sent
+    overlapped = threading.Event()
+
+    def mark(write: Write, mail: Outgoing, now: Any) -> None:
+        assert mail.message is not None
+        if mail.message.recipient == "p0@example.com":
+            wait_for(lambda: "p1@example.com" in watching_inbox.rcpts, "p1's transfer")
+            overlapped.set()
+        real_mark(write, mail, now)
+
+    monkeypatch.setattr(mailer, "mark_sent", mark)
+    summary = send(engine, settings_for(settings, watching_inbox))
+
+    assert overlapped.is_set()
+    assert summary.emails_sent == 2
+    assert {r["status"] for r in outbox(engine).values()} == {"sent"}
+
+
+class RefusingInbox(Inbox):
+    """Refuses one recipient, quoting the address back as servers do."""
+
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        if address == "p1@example.com":
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_refusal_keeps_the_connection_and_no_address_reaches_the_log_or_the_row(
+    engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    for inbox in serve(RefusingInbox()):
+        rows = people(engine)
+        for person in PEOPLE:
+            rows.notify(person, "c1")
+
+        summary = send(engine, settings_for(settings, inbox))
+
+        assert (summary.emails_sent, summary.retried) == (4, 1)
+        assert len(set(inbox.peers)) == 1  # RSET, and the next email on the same connection
+        error = outbox(engine)["p1/c1"]["last_error"]
+        assert error.startswith("SMTP refused the message: 550 5.1.1 <<the recipient>>")
+        # Our log lines (the in-process test server's own "mail.log" is not ours).
+        ours = [r.getMessage() for r in caplog.records if r.name.startswith("services.")]
+        assert any("SMTP refused the message" in line for line in ours)
+        assert not [line for line in ours if "p1@example.com" in line]
