@@ -24,14 +24,12 @@ class Rendering:
 
     def __init__(self, bodies: list[str], results: Iterator[str] | None = None) -> None:
         self._bodies = bodies
-        self._results = results
+        self._results = results if results is not None else iter(())
         self._html: dict[str, str] | None = None
 
     def __call__(self, bodies: list[str]) -> list[str]:
-        if self._html is None:
-            results = self._results if self._results is not None else iter(())
-            self._html = dict(zip(self._bodies, results, strict=True))
-            self._results = None
+        if self._html is None:  # the first call waits for the pool
+            self._html = dict(zip(self._bodies, self._results, strict=True))
         html = self._html
         return [html[body] if body in html else render_markdown(body) for body in bodies]
 
