@@ -33,7 +33,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -112,7 +112,11 @@ class GroupCommitter:
         self.max_waiting = max_waiting
         self.before_commit = before_commit
         self.after_commit = after_commit
+        # Since start: batches committed, the pieces they answered, and how long batches
+        # held the append lock (taken to commit or rollback; bench/append_lock.py reads it).
         self.batches = 0
+        self.pieces = 0
+        self.lock_held_seconds = 0.0
         self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -259,8 +263,9 @@ class GroupCommitter:
                 for pending in todo:
                     _answer(pending, error=error)
                 return
-            self.batches += 1
             answered = [p for p in todo if p not in retry]
+            self.batches += 1
+            self.pieces += len(answered)
             for pending in answered:
                 _answer(pending, result=pending.result, error=pending.error)
             self._after([(p.tag, p.result) for p in answered if p.error is None])
@@ -279,8 +284,9 @@ class GroupCommitter:
         """One transaction over `batch`; returns the pieces to run again in the next one."""
         retry: list[_Pending[Any]] = []
         within = _time_left(batch)
-        with write_transaction(self.engine, lock_wait=within) as conn:
+        with self._holding() as locked, write_transaction(self.engine, lock_wait=within) as conn:
             lock_appends(conn, within=within)
+            locked()
             for pending in batch:
                 pending.result, pending.error = None, None
                 before = conn.info.get(_WRITES, 0)
@@ -310,6 +316,17 @@ class GroupCommitter:
                 except Exception as exc:
                     raise _SharedStepFailed(str(exc)) from exc
         return retry
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[Callable[[], None]]:
+        """Counts the time from the call it yields (the lock is taken) to the end of the
+        transaction it encloses."""
+        since: list[float] = []
+        try:
+            yield lambda: since.append(time.perf_counter())
+        finally:
+            if since:
+                self.lock_held_seconds += time.perf_counter() - since[0]
 
     def _retry(self, pending: _Pending[Any], exc: BaseException) -> bool:
         """Count an attempt; True if `pending` should run again, else give it its error."""

@@ -131,3 +131,32 @@ def test_a_quick_bench_run_measures_every_scenario_and_loses_nothing(
     report = (tmp_path / "latest.md").read_text()
     assert "## Posting" in report
     assert "## The hot story" in report
+
+
+def test_the_lock_bench_feeds_the_partition_model(bench_database: str, tmp_path: Path) -> None:
+    measured = subprocess.run(
+        [sys.executable, "bench/append_lock.py", "--admin-url", POSTGRES_ADMIN_URL,
+         "--database", bench_database, "--levels", "1,8", "--seconds", "1", "--threads", "20"],
+        cwd=REPO, capture_output=True, text=True, timeout=RUN_SECONDS, check=True,
+    )  # fmt: skip
+    lock = json.loads(measured.stdout)
+    levels = {level["writers"]: level for level in lock["levels"]}
+    # Every post was answered by a batch, and one writer never shares a batch.
+    assert levels[1]["mean_batch"] == 1.0
+    assert all(lv["batches"] > 0 and 0 < lv["lock_busy"] <= 1 for lv in levels.values())
+    assert not database_exists(bench_database)
+    # Held fixed for the model's check, whatever this machine measured.
+    lock.update(hold_ms_fixed=0.5, hold_ms_per_post=1.0)
+    (tmp_path / "lock.json").write_text(json.dumps(lock))
+    modelled = subprocess.run(
+        [sys.executable, "bench/scale_model.py", "--lock", str(tmp_path / "lock.json"),
+         "--seconds", "2", "--zipf", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=RUN_SECONDS, check=True,
+    )  # fmt: skip
+    rows = json.loads(modelled.stdout)["rows"]
+    rates = [row["posts_per_second"] for row in rows]
+    # One partition cannot pass 64 posts per 64.5 ms of lock; more partitions take more.
+    assert rates[0] <= 64 / 64.5 * 1000
+    assert rates == sorted(rates)
+    assert rates[-1] > 4 * rates[0]
+    assert all(row["busiest_p99_ms"] <= 100 for row in rows)

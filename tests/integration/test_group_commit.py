@@ -222,3 +222,19 @@ def test_awaiting_callers_each_hear_their_own_answer_with_one_wake_up_per_batch(
     assert isinstance(answers[3], Busy)
     # The four shared one batch: the loop was woken for them once (plus asyncio.to_thread's).
     assert wake_ups - 3 == 1
+
+
+def test_batches_count_the_pieces_they_answer_and_the_time_they_held_the_lock(
+    committer: GroupCommitter,
+) -> None:
+    gate = Gate(committer)  # its batch holds the lock from here until it is opened
+    held_at_least = time.perf_counter()
+    futures = [committer.submit(insert(f"t{n}")) for n in range(5)]
+    assert committer.lock_held_seconds == 0  # counted when the transaction ends
+    held_at_least = time.perf_counter() - held_at_least
+    gate.open()
+    for future in futures:
+        future.result(timeout=10)
+    # The gate's batch, then one batch for the five that queued behind it.
+    assert (committer.batches, committer.pieces) == (2, 6)
+    assert committer.lock_held_seconds > held_at_least
