@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 class CommandBus:
     """Executes commands; `on_appended` (metrics) hears of each command's committed events,
-    and `nudger`, from a thread of its own, of the threads whose streams moved.
+    `on_lock_held` (metrics) of each batch's time under the append lock, and `nudger`,
+    from a thread of its own, of the threads whose streams moved.
 
     `write_timeout` (seconds) bounds how long a command may wait to be committed: past it,
     it is answered `Busy` and nothing of it is committed. With `max_waiting` commands
@@ -69,6 +70,7 @@ class CommandBus:
         write_timeout: float | None = None,
         max_waiting: int | None = None,
         on_appended: OnAppended | None = None,
+        on_lock_held: Callable[[float], None] | None = None,
         nudger: Nudger | None = None,
     ) -> None:
         self.engine = engine
@@ -82,6 +84,7 @@ class CommandBus:
             max_waiting=max_waiting,
             before_commit=self._before_commit,
             after_commit=self._nudge,
+            on_lock_held=on_lock_held,
         )
         self.on_appended = on_appended
 

@@ -105,8 +105,10 @@ class GroupCommitter:
         max_waiting: int | None = None,
         before_commit: BeforeCommit | None = None,
         after_commit: AfterCommit | None = None,
+        on_lock_held: Callable[[float], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.on_lock_held = on_lock_held  # seconds, once per transaction (metrics)
         self.max_batch = max_batch
         self.item_retries = item_retries
         self.max_waiting = max_waiting
@@ -326,7 +328,13 @@ class GroupCommitter:
             yield lambda: since.append(time.perf_counter())
         finally:
             if since:
-                self.lock_held_seconds += time.perf_counter() - since[0]
+                held = time.perf_counter() - since[0]
+                self.lock_held_seconds += held
+                if self.on_lock_held is not None:
+                    try:
+                        self.on_lock_held(held)
+                    except Exception:  # a metric must not fail a write
+                        log.exception("on_lock_held failed")
 
     def _retry(self, pending: _Pending[Any], exc: BaseException) -> bool:
         """Count an attempt; True if `pending` should run again, else give it its error."""

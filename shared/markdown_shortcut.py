@@ -62,10 +62,9 @@ _BLOCK_START = re.compile(r"^(?:[ #>+=_~-]|\*(?: |$|\*(?:[ *]|$))|\d+[.)]|```)| 
 # Hosts the WHATWG URL parser (nh3 asks it) reads as written: letters, digits and hyphens
 # in labels, the last one beginning with a letter (not an IPv4 address), no punycode.
 _HREF = re.compile(
-    r"(?:https?://(?!(?:[^/?#]*\.)?xn--)(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*"
+    r"https?://(?!(?:[^/?#]*\.)?(?i:xn--))(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*"
     r"(?:[/?#][A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*)?"
-    r"|mailto:[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+)",
-    re.IGNORECASE,
+    r"|mailto:[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+"
 )
 _HTML_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _REL: Final = 'rel="nofollow ugc noopener noreferrer"'
@@ -108,8 +107,7 @@ class Shortcut:
             if token.start() != at:
                 return None
             at = token.end()
-            kind = token.lastgroup
-            value = token.group(kind) if kind is not None else ""
+            kind, value = token.lastgroup, token.group(token.lastgroup or 0)
             if kind == "text" or kind == "escaped":
                 run.append(value)
                 parts.append(value.translate(_HTML_ESCAPES))
@@ -124,13 +122,12 @@ class Shortcut:
             elif kind == "code":
                 parts.append(f"<code>{value.translate(_HTML_ESCAPES)}</code>")
             elif kind == "strong" or kind == "em":
-                text = self._text(value, check=True)
-                if text is None:
+                pieces = _pieces(value)
+                if not self._plain(pieces):
                     return None
-                tag = "strong" if kind == "strong" else "em"
-                parts.append(f"<{tag}>{text}</{tag}>")
-            else:
-                link = self._link(token.group("label"), token.group("angled") or value)
+                parts.append(f"<{kind}>{''.join(pieces).translate(_HTML_ESCAPES)}</{kind}>")
+            else:  # a link: `value` is its destination, angled or bare
+                link = self._link(token.group("label"), value)
                 if link is None:
                     return None
                 parts.append(link)
@@ -139,24 +136,22 @@ class Shortcut:
         return "".join(parts)
 
     def _plain(self, run: list[str]) -> bool:
-        """No link in a run of text: markdown-it's token is the run's escapes' neighbours
-        apart, so both the pieces and the whole are asked."""
+        """No link in a run of text. markdown-it's linkify sees the text between two
+        escapes as a token of its own; asking the pieces and the whole covers both."""
         whole = "".join(run)
         if "://" in whole or self._links(whole):
             return False
         return len(run) == 1 or not any(self._links(piece) for piece in run)
 
-    def _text(self, inner: str, *, check: bool) -> str | None:
-        pieces = [m.group("text") or m.group("escaped") for m in _INNER_PIECE.finditer(inner)]
-        if check and not self._plain(pieces):
-            return None
-        return "".join(pieces).translate(_HTML_ESCAPES)
-
     def _link(self, label: str, destination: str) -> str | None:
         href = self._normalize_link(destination)
         if not self._validate_link(href) or not _HREF.fullmatch(href):
             return None
-        if not href.startswith(("http://", "https://", "mailto:")):
-            return None  # nh3 matches schemes in lower case only as written here
-        text = self._text(label, check=False)  # linkify leaves a link's own text alone
+        # No linkify check: linkify leaves a link's own text alone.
+        text = "".join(_pieces(label)).translate(_HTML_ESCAPES)
         return f'<a href="{href.replace("&", "&amp;")}" {_REL}>{text}</a>'
+
+
+def _pieces(inner: str) -> list[str]:
+    """Emphasis or a link's text as its pieces: runs of text, and escaped characters."""
+    return [m.group("text") or m.group("escaped") for m in _INNER_PIECE.finditer(inner)]

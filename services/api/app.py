@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             write_timeout=settings.write_timeout_seconds,
             max_waiting=settings.write_queue_limit,
             on_appended=api_metrics.count_appended,
+            on_lock_held=api_metrics.append_lock_held.inc,
             nudger=nudger,
         )
         hub = LiveHub(

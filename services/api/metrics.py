@@ -61,6 +61,15 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        # Summed over API processes this is still the lock's busy time: they share the one
+        # lock, so its rate is the share of time the log's serial part is busy
+        # (docs/scaling.md, "When to act").
+        self.append_lock_held = Counter(
+            "chorus_append_lock_held_seconds",
+            "Seconds write batches held the append lock, from taking it to their commit.",
+            registry=self.registry,
+        )
+
     @classmethod
     def from_environment(cls) -> "ApiMetrics":
         # prometheus-client's own variable (read when it is imported), not a Chorus setting.

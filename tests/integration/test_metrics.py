@@ -108,6 +108,10 @@ def test_events_appended_are_counted_by_type_once_committed(client: TestClient, 
     assert value(samples, appended, type="ThreadRegistered") == 1
     assert value(samples, appended, type="CommentPosted") == 3
     assert value(samples, appended, type="CommentLiked") == 1
+    # Every write batch took the append lock (docs/scaling.md reads its busy share).
+    held = value(samples, "chorus_append_lock_held_seconds_total")
+    assert held is not None
+    assert held > 0
 
 
 def test_projection_lag_counts_unfolded_events_until_each_projection_folds(
