@@ -1,8 +1,9 @@
 """Everyday comment markdown rendered without the parser, to exactly what the parser renders.
 
 Most comments are paragraphs of prose with a few line breaks, some `*emphasis*` and
-`**strong**`, an inline `code` span and a link or two; the importers write bodies in that
-shape too (`services/worker/imports/html_markdown.py`). markdown-it spends ~100 µs on such
+`**strong**`, an inline `code` span, a link or two, perhaps a quote of the comment they
+answer; the importers write bodies in that shape too
+(`services/worker/imports/html_markdown.py`). markdown-it spends ~100 µs on such
 a body; this module reads it in one pass of one regular expression and writes the HTML
 that markdown-it and nh3 would have written (`shared.rendering`).
 
@@ -15,6 +16,8 @@ The grammar, and why each limit:
 - Paragraphs are separated by one blank line. No line starts or ends with a space (indented
   code, hard breaks by spaces) or starts a block: `#`, `>`, `-`, `+`, `=`, `_`, `~`, a
   lone `*`, a fence, or digits followed by `.` or `)`.
+- A block quote is such paragraphs with every line opening with `>` (or `> `), and blank
+  quoted lines between them; nothing nests in it.
 - Text is any character but markdown's specials, controls, and whitespace other than the
   space (the parser strips those at line edges; nh3 writes U+00A0 as `&nbsp;`). `&` is text
   unless it may start an entity.
@@ -87,17 +90,34 @@ class Shortcut:
         body = body.lstrip("\n").rstrip(" \n")
         if not body:
             return ""
-        if _BLOCK_START.search(body):
-            return None
         out = []
-        for paragraph in body.split("\n\n"):
-            if not paragraph or paragraph[0] == "\n":
-                return None  # more than one blank line: leave it to the parser
-            inline = self._inline(paragraph)
-            if inline is None:
+        for chunk in body.split("\n\n"):
+            html = self._quote(chunk) if chunk.startswith(">") else self._paragraph(chunk)
+            if html is None:
                 return None
-            out.append(f"<p>{inline}</p>")
+            out.append(html)
         return "\n".join(out)
+
+    def _paragraph(self, chunk: str) -> str | None:
+        if not chunk or chunk[0] == "\n" or chunk[-1] == "\n" or _BLOCK_START.search(chunk):
+            return None  # more than one blank line, or a block of another kind
+        inline = self._inline(chunk)
+        return None if inline is None else f"<p>{inline}</p>"
+
+    def _quote(self, chunk: str) -> str | None:
+        """Paragraphs quoted line by line (`> `); a line without its `>` continues the
+        quote lazily, and a quote in a quote nests: both are left to the parser."""
+        lines = chunk.split("\n")
+        if not all(line.startswith(">") for line in lines):
+            return None
+        inner = "\n".join(line[2:] if line.startswith("> ") else line[1:] for line in lines)
+        paragraphs = []
+        for paragraph in inner.split("\n\n"):
+            html = self._paragraph(paragraph)
+            if html is None:
+                return None
+            paragraphs.append(html)
+        return "<blockquote>\n" + "\n".join(paragraphs) + "\n</blockquote>"
 
     def _inline(self, paragraph: str) -> str | None:
         parts: list[str] = []

@@ -6,7 +6,7 @@ then enforces an explicit allow-list of tags, attributes and URL schemes on what
 markdown-it produced, so a parser quirk or bug cannot smuggle markup through.
 
 Everyday bodies skip both (`shared.markdown_shortcut`): a small grammar whose output is
-within the same allow-list by construction (six tags, escaped text, hrefs of a fixed
+within the same allow-list by construction (seven tags, escaped text, hrefs of a fixed
 character set and scheme) and equal to what the two layers write, which tests check.
 """
 

@@ -75,6 +75,12 @@ _PIECES = st.sampled_from(
         "<https://example.com>",
         ">",
         "> ",
+        ">",
+        ">>",
+        "\n>",
+        "\n> ",
+        "\n>\n> ",
+        "> > ",
         "#",
         "# ",
         "- ",
@@ -152,7 +158,12 @@ _LINE = st.lists(_INLINE, min_size=1, max_size=8).map(" ".join)
 _PARAGRAPH = st.lists(_LINE, min_size=1, max_size=3).flatmap(
     lambda lines: st.sampled_from(["\n", "\\\n"]).map(lambda br: br.join(lines))
 )
-_BODY = st.lists(_PARAGRAPH, min_size=1, max_size=3).map("\n\n".join)
+_QUOTE = st.tuples(st.lists(_PARAGRAPH, min_size=1, max_size=2), st.sampled_from([">", "> "])).map(
+    lambda q: f"\n{q[1].rstrip()}\n".join(
+        "\n".join(q[1] + line for line in p.split("\n")) for p in q[0]
+    )
+)
+_BODY = st.lists(_PARAGRAPH | _QUOTE, min_size=1, max_size=3).map("\n\n".join)
 
 
 @settings(max_examples=3000, deadline=None)
@@ -171,11 +182,13 @@ _HTML_INLINE = st.one_of(
     _WORDS.map(lambda w: f'<a href="http://example.com/{w}">http://example.com/{w}</a>'),
     st.sampled_from(["&amp; 5 &lt; 6 *really*", "<br>", "1. not a list", "# not a head"]),
 )
-_HTML = st.lists(
-    st.lists(_HTML_INLINE, min_size=1, max_size=8).map(lambda p: "<p>" + " ".join(p) + "</p>"),
-    min_size=1,
-    max_size=3,
-).map("".join)
+_HTML_PARAGRAPH = st.lists(_HTML_INLINE, min_size=1, max_size=8).map(
+    lambda p: "<p>" + " ".join(p) + "</p>"
+)
+_HTML_QUOTE = st.lists(_HTML_PARAGRAPH, min_size=1, max_size=2).map(
+    lambda ps: "<blockquote>" + "".join(ps) + "</blockquote>"
+)
+_HTML = st.lists(_HTML_PARAGRAPH | _HTML_QUOTE, min_size=1, max_size=3).map("".join)
 
 
 @settings(max_examples=2000, deadline=None)
@@ -191,6 +204,11 @@ def test_imported_bodies_render_as_the_parser_renders(html: str) -> None:
         ("one\\\ntwo\n\nthree", "<p>one<br>\ntwo</p>\n<p>three</p>"),
         ("an *aside* and **more**.", "<p>an <em>aside</em> and <strong>more</strong>.</p>"),
         ("run `make test` & 1 < 2", "<p>run <code>make test</code> &amp; 1 &lt; 2</p>"),
+        (
+            "> you said *this*\n>\n> and that\n\nI agree.",
+            "<blockquote>\n<p>you said <em>this</em></p>\n<p>and that</p>\n</blockquote>\n"
+            "<p>I agree.</p>",
+        ),
         (
             "[the docs](<https://example.com/a?b=1&c=2>) \\*",
             '<p><a href="https://example.com/a?b=1&amp;c=2" '
@@ -210,7 +228,9 @@ def test_everyday_bodies_take_the_shortcut(body: str, html: str) -> None:
         "- a list",
         "1. a list",
         "# a heading",
-        "> a quote",
+        "> > a quote in a quote",
+        "> a quote\ncontinued lazily",
+        "text\n> a quote that interrupts it",
         "see example.com",
         "see http://example.com",
         "a &amp; b",
