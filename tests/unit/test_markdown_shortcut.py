@@ -158,10 +158,16 @@ _LINE = st.lists(_INLINE, min_size=1, max_size=8).map(" ".join)
 _PARAGRAPH = st.lists(_LINE, min_size=1, max_size=3).flatmap(
     lambda lines: st.sampled_from(["\n", "\\\n"]).map(lambda br: br.join(lines))
 )
-_QUOTE = st.tuples(st.lists(_PARAGRAPH, min_size=1, max_size=2), st.sampled_from([">", "> "])).map(
-    lambda q: f"\n{q[1].rstrip()}\n".join(
-        "\n".join(q[1] + line for line in p.split("\n")) for p in q[0]
-    )
+
+
+def _quoted(paragraphs: list[str], mark: str) -> str:
+    """Paragraphs as one block quote: every line marked, a marked blank line between."""
+    lines = ("\n".join(mark + line for line in p.split("\n")) for p in paragraphs)
+    return f"\n{mark.rstrip()}\n".join(lines)
+
+
+_QUOTE = st.builds(
+    _quoted, st.lists(_PARAGRAPH, min_size=1, max_size=2), st.sampled_from([">", "> "])
 )
 _BODY = st.lists(_PARAGRAPH | _QUOTE, min_size=1, max_size=3).map("\n\n".join)
 
