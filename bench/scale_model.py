@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--budget-ms", type=float, default=100.0, help="p99 of the lock's part")
     parser.add_argument("--threads", type=int, default=20_000)
     parser.add_argument("--zipf", type=float, default=1.0)
-    parser.add_argument("--cpu-ms-per-post", type=float, default=7.6)
+    parser.add_argument("--cpu-ms-per-post", type=float, default=3.46)
     parser.add_argument("--seconds", type=float, default=20.0, help="simulated per trial")
     parser.add_argument("--partitions", default="1,2,4,8")
     parser.add_argument(
