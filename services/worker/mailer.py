@@ -39,12 +39,13 @@ half the lease it stops sending and hands its remaining rows back unsent.
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from services.worker.email_messages import (
     digest_message_id,
@@ -86,13 +87,14 @@ def send_due_emails(engine: Engine, settings: Settings, now: datetime | None = N
     if not claims:
         return summary
     outgoing = compose(engine, claims, settings, now)
+    summary.skipped = mark_skipped(engine, [m for m in outgoing if m.skip_reason is not None])
     sender = open_sender(settings.smtp_url)
     marks = SentMarks(engine)
     try:
         for mail in outgoing:
             if mail.skip_reason is not None:
-                summary.skipped += mark_skipped(engine, mail, mail.skip_reason)
-            elif mail.error is not None or mail.message is None:
+                continue  # marked above
+            if mail.error is not None or mail.message is None:
                 _count_failure(summary, engine, mail, mail.error or "no message", now, settings)
             elif time.monotonic() - started > settings.mail_lease_seconds / 2:
                 summary.released += release(engine, mail)
@@ -229,10 +231,29 @@ def mark_sent(write: Write, mail: Outgoing, now: datetime) -> None:
     )
 
 
-def mark_skipped(engine: Engine, mail: Outgoing, reason: str) -> int:
-    return _update_claimed(
-        engine, mail, status="skipped", lease_until=None, message_id=None, last_error=reason
-    )
+def mark_skipped(engine: Engine, mails: Sequence[Outgoing]) -> int:
+    """Mark a run's skipped emails, one statement per reason in one transaction: nothing
+    went out for them, so no duplicate bound rides on these marks (a crash before they
+    commit only skips them again after the lease)."""
+    groups: dict[tuple[str, datetime], list[int]] = {}
+    for mail in mails:
+        key = (mail.skip_reason or "", mail.claim.lease_until)
+        groups.setdefault(key, []).extend(mail.row_ids)
+    if not groups:
+        return 0
+    with write_transaction(engine) as conn:
+        return sum(
+            _update_rows(
+                conn,
+                row_ids,
+                lease_until,
+                status="skipped",
+                lease_until=None,
+                message_id=None,
+                last_error=reason,
+            )
+            for (reason, lease_until), row_ids in groups.items()
+        )
 
 
 def release(engine: Engine, mail: Outgoing) -> int:
@@ -268,16 +289,22 @@ def record_failure(
 def _update_claimed(engine: Engine, mail: Outgoing, **values: Any) -> int:
     """Change rows only while this run's claim on them holds."""
     with write_transaction(engine) as conn:
-        result = conn.execute(
-            _O.update()
-            .where(
-                _O.c.id.in_(mail.row_ids),
-                _O.c.status == "sending",
-                _O.c.lease_until == mail.claim.lease_until,
-            )
-            .values(**values)
+        return _update_rows(conn, mail.row_ids, mail.claim.lease_until, **values)
+
+
+def _update_rows(
+    conn: Connection, row_ids: Sequence[int], claimed_until: datetime, **values: Any
+) -> int:
+    result = conn.execute(
+        _O.update()
+        .where(
+            _O.c.id.in_(row_ids),
+            _O.c.status == "sending",
+            _O.c.lease_until == claimed_until,
         )
-        return int(result.rowcount)
+        .values(**values)
+    )
+    return int(result.rowcount)
 
 
 def _count_failure(

@@ -320,6 +320,34 @@ def test_recipients_without_an_address_are_skipped(
     assert {r["status"] for r in outbox(engine).values()} == {"skipped"}
 
 
+def test_a_run_marks_all_its_skipped_emails_in_one_statement_and_sends_the_rest(
+    engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
+) -> None:
+    for n in range(12):
+        rows.person(f"quiet{n}", f"Quiet {n}", None)
+        rows.notify(f"quiet{n}", "c1")
+    rows.notify("ann", "c1")
+    skip_marks: list[object] = []
+
+    def note_skip_marks(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if statement.lstrip().upper().startswith("UPDATE") and "skipped" in str(parameters):
+            skip_marks.append(parameters)
+
+    sa.event.listen(engine, "before_cursor_execute", note_skip_marks)
+    try:
+        summary = send(engine, mail_settings)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note_skip_marks)
+
+    assert (summary.skipped, summary.emails_sent) == (12, 1)
+    assert [str(m["To"]) for m in inbox.messages] == ["Ann Lee <ann@example.com>"]
+    stored = outbox(engine)
+    assert {stored[f"quiet{n}/c1"]["status"] for n in range(12)} == {"skipped"}
+    assert stored["ann/c1"]["status"] == "sent"
+    assert len(skip_marks) == 1  # twelve skips, one statement
+
+
 def test_with_smtp_down_rows_wait_then_go_out_exactly_once(
     engine: Engine, mail_settings: Settings, inbox: Inbox, rows: Fixtures
 ) -> None:
