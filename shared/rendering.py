@@ -85,30 +85,6 @@ ALLOWED_URL_SCHEMES: Final = {"http", "https", "mailto"}
 LINK_REL: Final = "nofollow ugc noopener noreferrer"
 
 
-# Plain prose: letters, digits and punctuation that mean nothing to markdown, on lines that
-# start and end with a visible character and open no block (list, heading, rule, code).
-# Such a body renders to its paragraphs verbatim, which is several times cheaper than
-# parsing it; tests/unit/test_rendering.py checks the two agree on generated prose.
-_PLAIN_CHARS = re.compile(r"(?:[^\W_]|[ \n,.;:?!'\"%$@/()=+-])*")
-_BLOCK_START = re.compile(r"^(?:[-+=]|\d{1,9}[.)])", re.MULTILINE)
-_EDGE_SPACE = re.compile(r"^ | $", re.MULTILINE)
-
-
-# What linkify would turn into a link (`//host` too: protocol-relative): the full path.
-_LINK_LIKE = re.compile(r"//|www\.|@|\.[a-z]{2,}\b", re.IGNORECASE)
-
-
-def _plain_paragraphs(body: str) -> str | None:
-    if _LINK_LIKE.search(body):
-        return None
-    if not _PLAIN_CHARS.fullmatch(body) or _BLOCK_START.search(body) or _EDGE_SPACE.search(body):
-        return None
-    paragraphs = [p for p in body.split("\n\n") if p]
-    if any(p.startswith("\n") or p.endswith("\n") for p in paragraphs):
-        return None  # runs of blank lines: leave them to the parser
-    return "\n".join(f"<p>{p}</p>" for p in paragraphs)
-
-
 # Everyday bodies (prose, breaks, emphasis, code, links) skip the parser, to the same HTML.
 _SHORTCUT = Shortcut(_MARKDOWN.linkify.test, _MARKDOWN.normalizeLink, _MARKDOWN.validateLink)
 
@@ -142,8 +118,24 @@ def plain_text(body: str, limit: int) -> str:
     (cut with an ellipsis): for notification excerpts and emails, where markup would show
     as asterisks and brackets. Read from markdown-it's token stream, the parser that renders
     the body, so emphasis, links and code lose their markup and keep their text."""
-    if _plain_paragraphs(body.strip()) is not None:
-        return _cut(" ".join(body.split()), limit)  # prose: nothing to strip
+    prose = _prose(body)
+    if prose is not None:
+        return _cut(" ".join(prose.split()), limit)
+    return _cut(_token_text(body), limit)
+
+
+def _prose(body: str) -> str | None:
+    """The text of a body the shortcut renders to paragraphs of plain text (no markup, no
+    character HTML escapes), the tags taken out; None for anything else."""
+    quick = _SHORTCUT.render(body)
+    if quick is None or "&" in quick:
+        return None
+    text = quick.replace("<p>", " ").replace("</p>", " ")
+    return None if "<" in text else text
+
+
+def _token_text(body: str) -> str:
+    """The words of markdown-it's token stream, on one line."""
     words: list[str] = []
     for token in _MARKDOWN.parse(body):
         if token.type in ("fence", "code_block"):
@@ -155,7 +147,7 @@ def plain_text(body: str, limit: int) -> str:
                 words.append(child.content)
             elif child.type in ("softbreak", "hardbreak"):
                 words.append(" ")
-    return _cut(" ".join("".join(words).split()), limit)
+    return " ".join("".join(words).split())
 
 
 def _cut(flat: str, limit: int) -> str:

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.worker.imports.html_markdown import html_to_markdown
-from shared.rendering import _SHORTCUT, _parse_and_clean, render_markdown
+from shared.rendering import _SHORTCUT, _parse_and_clean, _prose, _token_text, render_markdown
 
 # What the grammar is made of, and what sits just outside it: every special character
 # alone, entity and autolink starts, link-shaped text, odd whitespace, punycode and IP hosts.
@@ -141,6 +141,14 @@ def _agrees(body: str) -> bool:
 @given(_SOUP)
 def test_the_shortcut_renders_exactly_what_the_parser_renders(body: str) -> None:
     _agrees(body)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_SOUP)
+def test_prose_read_from_the_shortcut_has_the_words_the_parser_reads(body: str) -> None:
+    prose = _prose(body)  # what notification excerpts take without the parser
+    if prose is not None:
+        assert " ".join(prose.split()) == _token_text(body)
 
 
 # Well-formed bodies of the grammar's shapes, so that most examples take the shortcut.
