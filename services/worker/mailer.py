@@ -235,10 +235,9 @@ def mark_skipped(engine: Engine, mails: Sequence[Outgoing]) -> int:
     """Mark a run's skipped emails, one statement per reason in one transaction: nothing
     went out for them, so no duplicate bound rides on these marks (a crash before they
     commit only skips them again after the lease)."""
-    groups: dict[tuple[str, datetime], list[int]] = {}
+    groups: dict[tuple[str, datetime], list[int]] = defaultdict(list)
     for mail in mails:
-        key = (mail.skip_reason or "", mail.claim.lease_until)
-        groups.setdefault(key, []).extend(mail.row_ids)
+        groups[mail.skip_reason or "", mail.claim.lease_until].extend(mail.row_ids)
     if not groups:
         return 0
     with write_transaction(engine) as conn:
