@@ -13,11 +13,21 @@ from tests.ports import free_port
 class Inbox:
     """An aiosmtpd handler that keeps every message it accepts."""
 
+    pipelining = False  # offer PIPELINING (RFC 2920): `serve(..., pipelining=True)`
+
     def __init__(self) -> None:
         self.smtp_url = ""
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
         self.peers: list[Any] = []  # the client's (host, port) each message came over
+
+    async def handle_EHLO(
+        self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands in turn: it pipelines, unadvertised
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -34,9 +44,11 @@ class Inbox:
 H = TypeVar("H", bound=Inbox)
 
 
-def serve(handler: H, *, smtputf8: bool = False) -> Iterator[H]:
+def serve(handler: H, *, smtputf8: bool = False, pipelining: bool = False) -> Iterator[H]:
     """Run `handler` behind an SMTP server on a free port for as long as the caller needs
-    (`smtputf8`: one that takes internationalized addresses)."""
+    (`smtputf8`: one that takes internationalized addresses; `pipelining`: one that offers
+    PIPELINING)."""
+    handler.pipelining = pipelining
     controller = Controller(
         handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8
     )

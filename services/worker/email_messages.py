@@ -33,6 +33,10 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Unicode's control characters (category Cc: C0, DEL, C1, which holds NEL) and the two
 # other line breaks.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# An ASCII addr-spec of dot-atoms (RFC 5322 §3.4.1), as nearly every stored address is:
+# `Address` would read it back unchanged, so it is split here without the parser.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
 
 # kind -> (what the actor did, for a subject; the same inside a digest)
 _PHRASES = {
@@ -89,9 +93,19 @@ def recipient_address(name: str, email: str) -> Address | None:
     email = email.strip()
     if not email or "@" not in email or any(ch.isspace() or ord(ch) < 32 for ch in email):
         return None
+    display_name = header_text(name, MAX_NAME_CHARS)
+    plain = _DOT_ATOM_ADDRESS.fullmatch(email)
+    if plain is not None:
+        return Address(display_name=display_name, username=plain[1], domain=plain[2])
+    return parsed_address(display_name, email)
+
+
+def parsed_address(display_name: str, email: str) -> Address | None:
+    """`email.headerregistry`'s reading of an address, or None when it has none."""
     try:
-        address = Address(display_name=header_text(name, MAX_NAME_CHARS), addr_spec=email)
-    except (ValueError, IndexError, HeaderParseError):
+        address = Address(display_name=display_name, addr_spec=email)
+    # AttributeError too: CPython's parser trips over some malformed ones (".@[").
+    except (ValueError, IndexError, AttributeError, HeaderParseError):
         return None
     return address if address.domain and address.username else None
 

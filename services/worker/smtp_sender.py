@@ -6,9 +6,10 @@ open connection breaks before a message's end of data, the message is started ag
 new connection, once; if it breaks after, the message failed (the server may have it) and
 the next send reconnects.
 
-The SMTP transaction is driven command by command (MAIL, RCPT, DATA, the data, then the
-lone "."), so that the mailer can hold a message just before its end of data
-(`before_end`): until then the server has accepted nothing.
+The SMTP transaction is driven by hand (MAIL, RCPT, DATA, the data, then the lone "."),
+so that the mailer can hold a message just before its end of data (`before_end`): until
+then the server has accepted nothing. MAIL, RCPT and DATA go out in one write to a server
+that offers PIPELINING, as relays do: two round trips a message instead of four.
 """
 
 import re
@@ -180,22 +181,53 @@ def _transfer(smtp: smtplib.SMTP, message: MailMessage, data: bytes) -> None:
             raise smtplib.SMTPResponseException(553, b"an internationalized address: no SMTPUTF8")
         smtp.command_encoding = "utf-8"
         options = " SMTPUTF8 BODY=8BITMIME" if smtp.has_extn("8bitmime") else " SMTPUTF8"
-    code, reply = smtp.docmd("mail", f"FROM:<{message.sender}>{options}")
-    if code != 250:
-        raise smtplib.SMTPSenderRefused(code, reply, message.sender)
-    code, reply = smtp.docmd("rcpt", f"TO:<{message.recipient}>")
-    if code not in (250, 251):
-        raise smtplib.SMTPResponseException(code, reply)
-    smtp.putcmd("data")
-    code, reply = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, reply)
+    mail = f"MAIL FROM:<{message.sender}>{options}"
+    _envelope(smtp, (mail, f"RCPT TO:<{message.recipient}>", "DATA"))
     smtp.send(data)
+
+
+# What MAIL, RCPT and DATA each answer when the server goes on.
+_ENVELOPE_REPLIES = ((250,), (250, 251), (354,))
+
+
+def _envelope(smtp: smtplib.SMTP, commands: tuple[str, str, str]) -> None:
+    """MAIL, RCPT and DATA; raise the first refusal among them.
+
+    A server that offers PIPELINING (RFC 2920) gets the three in one write and answers
+    them in order: one round trip instead of three. Any other gets each after the answer
+    to the one before, and nothing more after a refusal.
+    """
+    replies: list[tuple[int, bytes]] = []
+    if smtp.has_extn("pipelining"):
+        smtp.send("".join(f"{command}\r\n" for command in commands))
+        for _ in commands:
+            replies.append(smtp.getreply())
+            if replies[-1][0] == 421:  # closing: no further answers come
+                break
+    else:
+        for command, expected in zip(commands, _ENVELOPE_REPLIES, strict=True):
+            smtp.putcmd(command)
+            replies.append(smtp.getreply())
+            if replies[-1][0] not in expected:
+                break
+    refusals = [
+        (code, reply)
+        for (code, reply), expected in zip(replies, _ENVELOPE_REPLIES, strict=False)
+        if code not in expected
+    ]
+    if not refusals:
+        return
+    if replies[-1][0] == 354:
+        # DATA was taken though MAIL or RCPT was refused (RFC 2920 forbids it, some servers
+        # do it): end the empty message, whose transaction has no recipient to deliver to.
+        smtp.send(b".\r\n")
+        smtp.getreply()
+    raise smtplib.SMTPResponseException(*refusals[0])
 
 
 def _dot_stuffed(data: bytes) -> bytes:
     """RFC 5321 §4.5.2: a line that starts with "." gets another; the data ends in CRLF."""
-    stuffed = _LINE_START_DOT.sub(b"..", data)
+    stuffed = _LINE_START_DOT.sub(b"..", data) if b"\n." in data or data[:1] == b"." else data
     return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 

@@ -5,8 +5,11 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from services.worker.email_messages import (
+    MAX_NAME_CHARS,
     Envelope,
     MailItem,
     Recipient,
@@ -16,6 +19,7 @@ from services.worker.email_messages import (
     header_text,
     notification_email,
     notification_message_id,
+    parsed_address,
     recipient_address,
     subject_for,
 )
@@ -134,10 +138,39 @@ def test_header_text_is_one_bounded_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "email", ["", "   ", "no-at-sign", "a b@example.com", "ann@example.com\r\nBcc: x@y", "@"]
+    "email",
+    ["", "   ", "no-at-sign", "a b@example.com", "ann@example.com\r\nBcc: x@y", "@", ".@["],
 )
 def test_unusable_addresses_are_refused(email: str) -> None:
     assert recipient_address("Ann", email) is None
+
+
+# Dot-separated words, some empty, some with specials: plain atoms and near misses.
+_NEAR_MISS = st.text(alphabet='aZé"\\()<>[]:;,+_!', max_size=3)
+
+
+def _dotted(atom: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.lists(st.one_of(atom, atom, atom, _NEAR_MISS), min_size=1, max_size=3).map(".".join)
+
+
+_LOCAL_PART = _dotted(st.text(alphabet="aZ09-+_!~'", min_size=1, max_size=4))
+_DOMAIN = _dotted(st.text(alphabet="aZ09-", min_size=1, max_size=4))
+
+
+@given(
+    st.one_of(
+        st.builds("{}@{}".format, _LOCAL_PART, _DOMAIN),
+        st.text(alphabet='ab.-+@"()<>[]é', min_size=1, max_size=20),
+    ),
+    st.text(max_size=12),
+)
+def test_an_address_reads_as_the_parser_reads_it(email: str, name: str) -> None:
+    """Dot-atom addresses are split without `email.headerregistry`, to the same result."""
+    assume("@" in email)
+    ours = recipient_address(name, email)
+    theirs = parsed_address(header_text(name, MAX_NAME_CHARS), email)
+    assert ours == theirs
+    assert (ours and ours.addr_spec) == (theirs and theirs.addr_spec)
 
 
 def test_message_ids_are_stable_and_safe_for_any_user_id() -> None:
