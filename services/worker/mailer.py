@@ -16,13 +16,13 @@ One run (`send_due_emails`; the RQ job is `services.worker.jobs.send_due_emails`
    `attempts + 1`, due again after a backoff (30 s, doubling, at most an hour); after
    `CHORUS_MAIL_MAX_ATTEMPTS` attempts, `failed`.
 
-Steps 2 and 3 overlap, one email deep (`mail_marks.SentMarks`, decision 37): an email's
-mark commits on a thread of its own while the next email's MAIL, RCPT, DATA and data go
-out, and that next email's end of data (the lone "." after which the server has it) waits
-until the mark has committed. The server accepts nothing before its end of data, so at
-every moment at most one accepted email is unmarked, as when each send waited for the
-previous mark. If the mark fails, the waiting email is abandoned unsent (its connection
-dropped) and the error propagates.
+Steps 2 and 3 overlap, one email deep (`mail_marks`, decisions 37 and 39): an email's
+mark commits (on PostgreSQL sent asynchronously, on SQLite on a thread) while the next
+email's MAIL, RCPT, DATA and data go out, and that next email's end of data (the lone "."
+after which the server has it) waits until the mark has committed. The server accepts
+nothing before its end of data, so at every moment at most one accepted email is
+unmarked, as when each send waited for the previous mark. If the mark fails, the waiting
+email is abandoned unsent (its connection dropped) and the error propagates.
 
 **Delivery guarantee.** A row is handed to SMTP only while this run holds its claim, and
 is marked right after the server accepts it, before the server can accept the next. The
@@ -53,9 +53,9 @@ from services.worker.email_messages import (
     public_host,
 )
 from services.worker.mail_compose import Claim, Outgoing, compose
-from services.worker.mail_marks import SentMarks
+from services.worker.mail_marks import SentMarks, open_marks
 from services.worker.smtp_sender import SendError, open_sender
-from shared.db import Write, read_connection, write_transaction
+from shared.db import read_connection, write_transaction
 from shared.notification_tables import email_outbox
 from shared.settings import Settings
 from shared.timeutil import as_utc
@@ -89,7 +89,7 @@ def send_due_emails(engine: Engine, settings: Settings, now: datetime | None = N
     outgoing = compose(engine, claims, settings, now)
     summary.skipped = mark_skipped(engine, [m for m in outgoing if m.skip_reason is not None])
     sender = open_sender(settings.smtp_url)
-    marks = SentMarks(engine)
+    marks = open_marks(engine)
     try:
         for mail in outgoing:
             if mail.skip_reason is not None:
@@ -106,7 +106,7 @@ def send_due_emails(engine: Engine, settings: Settings, now: datetime | None = N
                 except SendError as exc:
                     _count_failure(summary, engine, mail, str(exc), now, settings)
                     continue
-                marks.add(mark_sent, mail, now)
+                mark_sent(marks, mail, now)
                 summary.emails_sent += 1
                 summary.rows_sent += len(mail.row_ids)
         marks.settled()
@@ -209,26 +209,8 @@ def claim_due(engine: Engine, settings: Settings, now: datetime) -> tuple[list[C
     return claims, len(exhausted)
 
 
-# Unconditional: the server has the message, whoever holds the claim by now. Built once:
-# building the statement for every email cost more CPU than running it.
-_MARK_SENT = (
-    _O.update()
-    .where(_O.c.id.in_(sa.bindparam("row_ids", expanding=True)))
-    .values(
-        status="sent",
-        sent_at=sa.bindparam("sent_at"),
-        message_id=sa.bindparam("sent_message_id"),
-        lease_until=None,
-        last_error=None,
-    )
-)
-
-
-def mark_sent(write: Write, mail: Outgoing, now: datetime) -> None:
-    write(
-        _MARK_SENT,
-        {"row_ids": mail.row_ids, "sent_at": now, "sent_message_id": mail.claim.message_id},
-    )
+def mark_sent(marks: SentMarks, mail: Outgoing, now: datetime) -> None:
+    marks.add(mail.row_ids, mail.claim.message_id, now)
 
 
 def mark_skipped(engine: Engine, mails: Sequence[Outgoing]) -> int:

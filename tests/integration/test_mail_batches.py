@@ -3,22 +3,18 @@ sent marks committed one email behind the sending without widening the duplicate
 (decisions 12 and 37). A real aiosmtpd server (in-process), offering PIPELINING or not,
 and both databases."""
 
-import threading
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from services.worker import mailer
-from services.worker.mail_compose import Outgoing
+from services.worker import mail_marks, mailer
 from services.worker.mail_marks import SentMarks
-from shared.db import Write
 from shared.settings import Settings
 from tests.integration.test_mailer import NOW, Crash, Fixtures, outbox, send
 from tests.smtp_sink import Inbox, serve
-from tests.waiting import wait_for
 
 PEOPLE = ["p0", "p1", "p2", "p3", "p4"]
 
@@ -182,41 +178,75 @@ def test_a_drop_after_the_end_of_data_is_a_failure_to_retry_and_the_rest_go_on(
         assert sorted(r[0] for r in inbox.recipients) == [f"{p}@example.com" for p in PEOPLE]
 
 
+class WatchedMarks:
+    """The run's real marks, with a hook at each mark and each wait for one."""
+
+    def __init__(
+        self,
+        real: SentMarks,
+        on_add: Callable[[str], bool],
+        on_settled: Callable[[], None],
+    ) -> None:
+        self.real, self.on_add, self.on_settled = real, on_add, on_settled
+
+    def add(self, row_ids: Sequence[int], message_id: str, sent_at: datetime) -> None:
+        if self.on_add(message_id):
+            self.real.add(row_ids, message_id, sent_at)
+
+    def settled(self) -> None:
+        self.on_settled()
+        self.real.settled()
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def watch_marks(
+    monkeypatch: pytest.MonkeyPatch,
+    on_add: Callable[[str], bool],
+    on_settled: Callable[[], None],
+) -> None:
+    real_open = mailer.open_marks
+    monkeypatch.setattr(
+        mailer, "open_marks", lambda engine: WatchedMarks(real_open(engine), on_add, on_settled)
+    )
+
+
+def message_id_of(engine: Engine, person: str) -> str:
+    return str(outbox(engine)[f"{person}/c1"]["message_id"])
+
+
 def test_a_crash_while_marking_leaves_at_most_one_email_accepted_and_unmarked(
     engine: Engine,
     settings: Settings,
     watching_inbox: WatchingInbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The mark of p1's email dies (the worker crashed, or lost the database) while p2's
-    email is on the wire: p2's end of data waited for that mark, so the server never took
-    p2's email. After the lease, p1's email goes again (the one duplicate the bound allows,
-    with its Message-ID) and p2's, p3's and p4's once."""
+    """The worker dies between the server's 250 for p1's email and its mark reaching the
+    database, while p2's email is on the wire: p2's end of data waited for that mark, so
+    the server never took p2's email. After the lease, p1's email goes again (the one
+    duplicate the bound allows, with its Message-ID) and p2's, p3's and p4's once."""
     rows = people(engine)
     for person in PEOPLE:
         rows.notify(person, "c1")
     mail_settings = settings_for(settings, watching_inbox)
-    real_mark, real_settled = mailer.mark_sent, SentMarks.settled
-    gates: list[int] = []
+    lost: list[str] = []
 
-    def settled(marks: SentMarks) -> None:
-        gates.append(len(watching_inbox.rcpts))
-        real_settled(marks)
+    def add(message_id: str) -> bool:
+        if message_id == message_id_of(engine, "p1"):
+            lost.append(message_id)
+            return False  # p1's mark never reaches the database
+        return True
 
-    def mark(write: Write, mail: Outgoing, now: Any) -> None:
-        assert mail.message is not None
-        if mail.message.recipient != "p1@example.com":
-            real_mark(write, mail, now)
-            return
-        # p2's email has gone out up to its end of data, which waits for this mark.
-        wait_for(lambda: gates[-1:] == [3], "p2's email to wait at its end of data")
-        raise Crash("killed between the server's 250 and the mark")
+    def settled() -> None:
+        if lost:  # p2's end of data is waiting for p1's mark: the worker dies here
+            assert watching_inbox.rcpts[-1] == "p2@example.com"
+            raise Crash("killed between the server's 250 and the mark")
 
-    monkeypatch.setattr(SentMarks, "settled", settled)
-    monkeypatch.setattr(mailer, "mark_sent", mark)
-    with pytest.raises(Crash):
-        send(engine, mail_settings)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        watch_marks(patch, add, settled)
+        with pytest.raises(Crash):
+            send(engine, mail_settings)
 
     assert watching_inbox.rcpts == ["p0@example.com", "p1@example.com", "p2@example.com"]
     statuses = {key: row["status"] for key, row in outbox(engine).items()}
@@ -246,26 +276,52 @@ def test_marks_commit_while_the_next_email_goes_out(
     watching_inbox: WatchingInbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The overlap itself: p0's mark is still running when p1's transfer begins."""
+    """The overlap itself: p0's mark is under way (on its thread, or sent to PostgreSQL)
+    before p1's transfer begins, and first waited for at p1's end of data."""
     rows = people(engine)
     rows.notify("p0", "c1")
     rows.notify("p1", "c1")
-    real_mark = mailer.mark_sent
-    overlapped = threading.Event()
+    started: list[int] = []  # RCPTs the server had when p0's mark began
+    waits: list[int] = []  # ... and at each wait for a mark
 
-    def mark(write: Write, mail: Outgoing, now: Any) -> None:
-        assert mail.message is not None
-        if mail.message.recipient == "p0@example.com":
-            wait_for(lambda: "p1@example.com" in watching_inbox.rcpts, "p1's transfer")
-            overlapped.set()
-        real_mark(write, mail, now)
+    def add(message_id: str) -> bool:
+        started.append(len(watching_inbox.rcpts))
+        return True
 
-    monkeypatch.setattr(mailer, "mark_sent", mark)
+    watch_marks(monkeypatch, add, lambda: waits.append(len(watching_inbox.rcpts)))
     summary = send(engine, settings_for(settings, watching_inbox))
 
-    assert overlapped.is_set()
+    assert started == [1, 2]  # p0's mark began before p1's RCPT
+    assert waits == [1, 2, 2]  # p0's end of data (no mark yet), p1's, the run's end
     assert summary.emails_sent == 2
     assert {r["status"] for r in outbox(engine).values()} == {"sent"}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_mark_the_database_refuses_abandons_the_waiting_email(
+    engine: Engine,
+    settings: Settings,
+    watching_inbox: WatchingInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL answers p0's mark with an error: p1's email, waiting at its end of data,
+    is dropped unsent, the error propagates, and the connection for marks is not reused."""
+    rows = people(engine)
+    rows.notify("p0", "c1")
+    rows.notify("p1", "c1")
+    monkeypatch.setattr(
+        mail_marks, "_MARK_SENT_SQL", b"SELECT $1::timestamptz, $2, $3::bigint[] FROM no_table"
+    )
+
+    with pytest.raises(mail_marks.MarkFailed, match="no_table"):
+        send(engine, settings_for(settings, watching_inbox))
+
+    assert watching_inbox.rcpts == ["p0@example.com", "p1@example.com"]
+    assert [r[0] for r in watching_inbox.recipients] == ["p0@example.com"]
+    assert {key: r["status"] for key, r in outbox(engine).items()} == {
+        "p0/c1": "sending",
+        "p1/c1": "sending",
+    }
 
 
 class RefusingInbox(Inbox):
