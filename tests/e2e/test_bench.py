@@ -160,3 +160,24 @@ def test_the_lock_bench_feeds_the_partition_model(bench_database: str, tmp_path:
     assert rates == sorted(rates)
     assert rates[-1] > 4 * rates[0]
     assert all(row["busiest_p99_ms"] <= 100 for row in rows)
+
+
+def test_the_email_bench_sends_every_email_and_times_a_bare_client(
+    bench_database: str,
+) -> None:
+    admin = sa.create_engine(
+        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{bench_database}"'))
+    admin.dispose()
+    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=bench_database)
+    measured = subprocess.run(
+        [sys.executable, "bench/email_throughput.py", "--emails", "300",
+         "--no-address-share", "0.1", "--database-url", url.render_as_string(False)],
+        cwd=REPO, capture_output=True, text=True, timeout=RUN_SECONDS, check=True,
+    )  # fmt: skip
+    cells = [cell.strip() for cell in measured.stdout.strip().splitlines()[-1].split("|")]
+    # | database | emails sent (skipped) | runs | time | rows/s | mailer CPU | sink CPU | bare |
+    assert cells[1:3] == ["postgresql", "270 (30 skipped)"]
+    assert float(cells[8].replace(",", "")) > 0
