@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.worker import mail_marks, mailer
@@ -322,6 +323,60 @@ def test_a_mark_the_database_refuses_abandons_the_waiting_email(
         "p0/c1": "sending",
         "p1/c1": "sending",
     }
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_database_lost_while_a_mark_is_in_flight_costs_at_most_one_duplicate(
+    engine: Engine,
+    settings: Settings,
+    watching_inbox: WatchingInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL ends the marks' connection while p1 waits for p0's mark. Whichever mark
+    finds the connection gone (p0's answer may have arrived first), the run stops there,
+    the email waiting at its end of data is never taken, and after the lease every email
+    arrives, at most one of them twice (with one Message-ID)."""
+    rows = people(engine)
+    for person in PEOPLE:
+        rows.notify(person, "c1")
+    mail_settings = settings_for(settings, watching_inbox)
+    ended: list[int] = []
+
+    def settled() -> None:
+        if len(watching_inbox.rcpts) == 2 and not ended:  # p1 waits for p0's mark
+            with engine.connect() as conn:
+                # The server ends the backend whose last statement was a sent mark.
+                found = conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE query LIKE 'UPDATE email_outbox SET status = ''sent''%'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                )
+                ended.extend(1 for _ in found)
+
+    with monkeypatch.context() as patch:
+        watch_marks(patch, lambda _message_id: True, settled)
+        with pytest.raises(mail_marks.MarkFailed):
+            send(engine, mail_settings)
+
+    assert ended == [1]
+    accepted = [r[0] for r in watching_inbox.recipients]
+    assert accepted == [f"{p}@example.com" for p in PEOPLE[: len(accepted)]]
+    assert 1 <= len(accepted) < len(PEOPLE)
+    # Begun but never taken: at most the one email that waited at its end of data.
+    assert len(watching_inbox.rcpts) <= len(accepted) + 1
+
+    lease = timedelta(seconds=mail_settings.mail_lease_seconds)
+    send(engine, mail_settings, NOW + lease + timedelta(seconds=1))
+
+    received = [r[0] for r in watching_inbox.recipients]
+    assert sorted(set(received)) == [f"{p}@example.com" for p in PEOPLE]
+    assert len(received) - len(set(received)) <= 1  # the one mark whose fate was unknown
+    for person in PEOPLE:
+        to = f"{person.upper()} <{person}@example.com>"
+        assert len({m["Message-ID"] for m in watching_inbox.messages if m["To"] == to}) == 1
+    assert {r["status"] for r in outbox(engine).values()} == {"sent"}
 
 
 class RefusingInbox(Inbox):
