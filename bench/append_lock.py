@@ -14,11 +14,13 @@ was held; the fit `hold = fixed + per_post * batch size` is over the levels.
 
     .venv/bin/python bench/append_lock.py                       # 1, 4, 16, 64 writers
     .venv/bin/python bench/append_lock.py --seconds 10 --levels 1,8,32,64,128
+    .venv/bin/python bench/append_lock.py --reply-share 0.3     # 30% replies, as run.py posts
 """
 
 import argparse
 import asyncio
 import json
+import random
 import resource
 import time
 from dataclasses import asdict, dataclass
@@ -46,16 +48,25 @@ class Level:
     cpu_ms_per_post: float  # this process: writers and committer
 
 
-async def _write(bus: CommandBus, writers: int, threads: list[str], seconds: float) -> int:
+async def _write(
+    bus: CommandBus, writers: int, threads: list[str], seconds: float, replies: float
+) -> int:
     stop = time.monotonic() + seconds
     posted = 0
+    # A comment of each thread to reply to: the latest top-level one.
+    latest: dict[str, str] = {}
 
     async def writer(n: int) -> None:
         nonlocal posted
         ctx = RequestContext(Actor(f"writer-{n}", f"Writer {n}", email=f"w{n}@example.com"))
+        rng = random.Random(n)
         turn = n
         while time.monotonic() < stop:
-            await bus.run(PostComment(threads[turn % len(threads)], BODY, None), ctx)
+            thread = threads[turn % len(threads)]
+            parent = latest.get(thread) if rng.random() < replies else None
+            new = await bus.run(PostComment(thread, BODY, parent), ctx)
+            if parent is None:
+                latest[thread] = new.id
             turn += writers
             posted += 1
 
@@ -63,12 +74,14 @@ async def _write(bus: CommandBus, writers: int, threads: list[str], seconds: flo
     return posted
 
 
-def measure(bus: CommandBus, writers: int, threads: list[str], seconds: float) -> Level:
+def measure(
+    bus: CommandBus, writers: int, threads: list[str], seconds: float, replies: float = 0.0
+) -> Level:
     committer = bus.committer
     batches, held = committer.batches, committer.lock_held_seconds
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    posted = asyncio.run(_write(bus, writers, threads, seconds))
+    posted = asyncio.run(_write(bus, writers, threads, seconds, replies))
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     batches = committer.batches - batches
@@ -108,6 +121,9 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,16,64")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--threads", type=int, default=500)
+    parser.add_argument(
+        "--reply-share", type=float, default=0.0, help="posts that reply to a comment"
+    )
     args = parser.parse_args()
     admin = sa.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -121,7 +137,10 @@ def main() -> None:
     for thread in threads:
         bus.execute(RegisterThread(thread, thread), ADMIN)
     measure(bus, 8, threads, 2.0)  # warm: statements prepared, caches filled
-    levels = [measure(bus, int(w), threads, args.seconds) for w in args.levels.split(",")]
+    levels = [
+        measure(bus, int(w), threads, args.seconds, args.reply_share)
+        for w in args.levels.split(",")
+    ]
     fixed, per_post = fit(levels)
     print(
         json.dumps(

@@ -41,10 +41,11 @@ from shared.comment_decisions import CommentDecisions
 from shared.erasure_handlers import ErasureHandlers
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
-from shared.moderation_handlers import ModerationHandlers, author_facts, is_banned
+from shared.moderation_handlers import ModerationHandlers, is_banned
 from shared.moderation_log import record_decisions
 from shared.moderation_rules import Verdict, judge_edit, judge_post
 from shared.moderation_settings import MODES, SettingsHandlers, current_settings
+from shared.posting_facts import posting_facts
 from shared.results import (
     ChangedComment,
     CommentLikes,
@@ -210,12 +211,18 @@ class Handlers:
     def post_comment(self, conn: Connection, cmd: PostComment, ctx: RequestContext) -> NewComment:
         """Post a comment, published or held for a moderator as the site's rules decide
         (shared.moderation_rules); a banned word refuses it."""
-        banned, author = author_facts(conn, ctx.actor.id, staff=ctx.actor.is_staff)
-        if banned:
-            raise _banned()
         check_thread_id(cmd.thread_id)
+        facts = posting_facts(
+            conn,
+            ctx.actor.id,
+            staff=ctx.actor.is_staff,
+            thread_id=cmd.thread_id,
+            parent_id=cmd.parent_id,
+        )
+        if facts.banned:
+            raise _banned()
         body = clean_body(cmd.body, self.max_body_chars)
-        thread = _thread(conn, cmd.thread_id)
+        thread = facts.thread
         version = thread.version if thread else 0
         if thread is not None and thread.locked:
             raise Conflict(
@@ -223,7 +230,7 @@ class Handlers:
             )
         depth = 0
         if cmd.parent_id is not None:
-            parent = _comment(conn, cmd.parent_id)
+            parent = facts.parent
             if parent is None or parent.thread_id != cmd.thread_id:
                 raise InvalidInput(
                     f"parent comment {cmd.parent_id!r} does not exist in this thread",
@@ -241,7 +248,7 @@ class Handlers:
             )
 
         verdict = judge_post(
-            current_settings(conn), thread.moderation if thread else None, author, body
+            current_settings(conn), thread.moderation if thread else None, facts.author, body
         )
         _refuse_banned_word(verdict)
 
@@ -253,7 +260,7 @@ class Handlers:
             body=body,
             status=verdict.status,
             held_for=list(verdict.held_for),
-            badges=["staff"] if author.staff else [],
+            badges=["staff"] if facts.author.staff else [],
         )
         new_events: list[ev.DomainEvent] = [posted] if thread else [ev.ThreadRegistered(), posted]
         stored = self._append(conn, ctx, cmd.thread_id, version, *new_events)

@@ -21,7 +21,6 @@ from shared import events as ev
 from shared.commands import BanUser, RequestContext, SetPremod, UnbanUser
 from shared.errors import Forbidden, InvalidInput
 from shared.moderation_log import record_decisions
-from shared.moderation_rules import AuthorFacts
 from shared.moderation_tables import (
     ban_history,
     banned_users,
@@ -42,7 +41,9 @@ _IN_FORCE = sa.or_(banned_users.c.until.is_(None), banned_users.c.until > _NOW)
 _BANNED = sa.select(banned_users.c.user_id).where(
     banned_users.c.user_id == sa.bindparam("user_id"), _IN_FORCE
 )
-_AUTHOR = sa.select(
+# What decides whether a comment is held, of the person posting it (`:user_id` at `:now`):
+# `shared.posting_facts` reads it with the rest of what posting checks.
+AUTHOR_FLAGS = (
     sa.exists().where(banned_users.c.user_id == sa.bindparam("user_id"), _IN_FORCE).label("banned"),
     sa.exists().where(premod_users.c.user_id == sa.bindparam("user_id")).label("premod"),
     sa.exists().where(trusted_authors.c.user_id == sa.bindparam("user_id")).label("trusted"),
@@ -51,15 +52,6 @@ _AUTHOR = sa.select(
 
 def is_banned(conn: Connection, user_id: str) -> bool:
     return conn.execute(_BANNED, {"user_id": user_id, "now": datetime.now(UTC)}).first() is not None
-
-
-def author_facts(conn: Connection, user_id: str, *, staff: bool) -> tuple[bool, AuthorFacts]:
-    """Whether the author is banned now, and what decides whether their comment is held:
-    one statement, one snapshot."""
-    row = conn.execute(_AUTHOR, {"user_id": user_id, "now": datetime.now(UTC)}).one()
-    return bool(row.banned), AuthorFacts(
-        staff=staff, premod=bool(row.premod), trusted=bool(row.trusted)
-    )
 
 
 def check_reason(reason: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from shared.command_bus import CommandBus
 from shared.commands import Actor, ChangeModerationSettings, PostComment, RequestContext
 from shared.results import ModerationSettings, NewComment
 from shared.store import EventStore
@@ -284,3 +285,25 @@ def test_settings_are_read_once_per_batch_and_a_change_in_it_applies_at_once(
     posts = [r for r in results if isinstance(r, NewComment)]
     assert [p.status for p in posts] == ["published"] * 5 + ["pending"] * 5
     assert bus.committer.batches >= 2
+
+
+def test_a_reply_reads_all_it_checks_in_one_statement(engine: Engine, store: EventStore) -> None:
+    """The author's standing, the thread and the parent: one read under the append lock
+    (`shared.posting_facts`), besides the lock itself and the batch's settings."""
+    bus = CommandBus(engine, store)
+    try:
+        top = bus.execute(PostComment("t1", "First"), RequestContext(Actor("ann", "Ann")))
+        with count_statements(engine) as statements:
+            reply = bus.execute(
+                PostComment("t1", "A reply", top.id), RequestContext(Actor("bob", "Bob"))
+            )
+    finally:
+        bus.close()
+
+    checks = [
+        s
+        for s in statements.seen
+        if "pg_advisory_xact_lock" not in s and "moderation_settings" not in s
+    ]
+    assert len(checks) == 1
+    assert (reply.parent_id, reply.status) == (top.id, "published")
