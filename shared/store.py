@@ -13,6 +13,7 @@ statement for the whole append; every read joins them back, so `StoredEvent.data
 event as appended until its person is erased, and blank ("") after.
 """
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -161,8 +162,11 @@ class EventStore:
         self, conn: Connection, stream_id: str, events: Sequence[NewEvent], expected: int
     ) -> list[StoredEvent]:
         lock_appends(conn)
+        rows = _rows(stream_id, events, expected, datetime.now(UTC))
+        if expected > 0 and conn.dialect.name == "postgresql":
+            return _advance_and_insert(conn, stream_id, expected, rows)
         self._advance_stream(conn, stream_id, expected, expected + len(events))
-        return _insert(conn, _rows(stream_id, events, expected, datetime.now(UTC)))
+        return _insert(conn, rows)
 
     def append_many(
         self, appends: Sequence["StreamAppend"], *, conn: Connection
@@ -304,15 +308,87 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[StoredEvent]:
     except sa.exc.IntegrityError as exc:
         raise Conflict("an event with this event_id is already stored") from exc
     positions = list(result.scalars())
+    _write_personal(conn, personal)
+    # The caller's events as they were appended: their personal fields included.
+    return [
+        StoredEvent(position=position, **row) for position, row in zip(positions, rows, strict=True)
+    ]
+
+
+def _advance_and_insert(
+    conn: Connection, stream_id: str, expected: int, rows: list[dict[str, Any]]
+) -> list[StoredEvent]:
+    """PostgreSQL: move an existing stream on from `expected` and insert its events in one
+    statement, one round trip under the append lock where `_advance_stream` and `_insert`
+    take two. The insert selects its rows only if the update found the stream where
+    expected: no row back is a lost race."""
+    logged, personal = split_personal(rows)
+    params: dict[str, Any] = {
+        "stream": stream_id,
+        "expected": expected,
+        "new": expected + len(rows),
+    }
+    for n, row in enumerate(logged):
+        params.update({f"{column}_{n}": row[column] for column in _EVENT_COLUMNS})
+    try:
+        found = conn.execute(_advance_and_insert_statement(len(rows)), params).all()
+    except sa.exc.IntegrityError as exc:
+        raise Conflict("an event with this event_id is already stored") from exc
+    if not found:
+        raise ConcurrencyError(f"stream {stream_id!r} is not at version {expected}")
+    positions: dict[str, int] = {row.event_id: row.position for row in found}
+    _write_personal(conn, personal)
+    return [StoredEvent(position=positions[row["event_id"]], **row) for row in rows]
+
+
+_EVENT_COLUMNS = (
+    "stream_id",
+    "version",
+    "event_id",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "recorded_at",
+)
+_ADVANCED = (
+    STREAMS.update()
+    .where(
+        STREAMS.c.stream_id == sa.bindparam("stream"),
+        STREAMS.c.version == sa.bindparam("expected"),
+    )
+    .values(version=sa.bindparam("new"))
+    .returning(STREAMS.c.stream_id)
+    .cte("advanced")
+)
+
+
+@functools.cache
+def _advance_and_insert_statement(count: int) -> sa.Insert:
+    """`WITH advanced AS (UPDATE streams ...) INSERT INTO events SELECT ... WHERE EXISTS
+    (advanced)` for `count` events, built once per count."""
+    found = sa.exists(sa.select(_ADVANCED.c.stream_id))
+    selects = [
+        sa.select(
+            *(sa.bindparam(f"{c}_{n}", type_=EVENTS.c[c].type) for c in _EVENT_COLUMNS)
+        ).where(found)
+        for n in range(count)
+    ]
+    source = selects[0] if count == 1 else sa.union_all(*selects)
+    statement: sa.Insert = (
+        EVENTS.insert()
+        .from_select(list(_EVENT_COLUMNS), source)
+        .returning(EVENTS.c.event_id, EVENTS.c.position)
+    )
+    return statement
+
+
+def _write_personal(conn: Connection, personal: list[dict[str, Any]]) -> None:
     deferred = _deferred(conn)
     if deferred is None:
         insert_personal(conn, personal)
     else:
         deferred.extend(personal)
-    # The caller's events as they were appended: their personal fields included.
-    return [
-        StoredEvent(position=position, **row) for position, row in zip(positions, rows, strict=True)
-    ]
 
 
 def split_personal(

@@ -81,6 +81,31 @@ def test_the_same_event_id_is_never_stored_twice(store: EventStore) -> None:
     assert store.stream_version("b") == 0
 
 
+def test_events_appended_to_an_existing_stream_keep_their_order(store: EventStore) -> None:
+    """(PostgreSQL moves an existing stream on and inserts its events in one statement.)"""
+    store.append("a", [_event(1)], 0)
+
+    stored = store.append("a", [_event(2), _event(3), _event(4)], 1)
+
+    assert [e.version for e in stored] == [2, 3, 4]
+    assert [e.position for e in stored] == sorted({e.position for e in stored})
+    assert store.read_stream("a")[1:] == stored
+    assert [e.data["title"] for e in store.read_all()] == [f"title {n}" for n in (1, 2, 3, 4)]
+
+
+def test_an_event_id_stored_before_is_refused_on_an_existing_stream_too(
+    store: EventStore,
+) -> None:
+    event = _event()
+    store.append("a", [event], 0)
+    store.append("b", [_event(1)], 0)
+
+    with pytest.raises(Conflict):
+        store.append("b", [_event(2), event], 1)
+    assert store.stream_version("b") == 1  # the stream did not move on either
+    assert len(store.read_all()) == 2
+
+
 def test_a_failed_transaction_appends_nothing(store: EventStore) -> None:
     def append_then_fail() -> None:
         with write_transaction(store.engine) as conn:
