@@ -5,7 +5,9 @@ they touch any row, so positions are assigned in commit order and a reader that
 tails `position > last_seen` never skips an event that commits late. SQLite
 writers are serialized by `BEGIN IMMEDIATE`, which gives the same guarantee.
 A transaction that takes the lock up front (`lock_appends`, as group commit does)
-pays for it once, however many appends it makes.
+pays for it once, however many appends it makes. On PostgreSQL a command's append to a
+stream that exists is one statement: the version check and the insert together
+(decision 40).
 
 Personal data (decision 33): an event's personal fields (`shared.personal_data`) are
 blanked in its `events` row and written to `personal_data` in the same transaction, one
@@ -163,7 +165,7 @@ class EventStore:
     ) -> list[StoredEvent]:
         lock_appends(conn)
         rows = _rows(stream_id, events, expected, datetime.now(UTC))
-        if expected > 0 and conn.dialect.name == "postgresql":
+        if expected > 0 and len(rows) <= _FUSED_MAX and conn.dialect.name == "postgresql":
             return _advance_and_insert(conn, stream_id, expected, rows)
         self._advance_stream(conn, stream_id, expected, expected + len(events))
         return _insert(conn, rows)
@@ -341,6 +343,9 @@ def _advance_and_insert(
     return [StoredEvent(position=positions[row["event_id"]], **row) for row in rows]
 
 
+# Appends of up to this many events (a command's: one to three) take the one statement;
+# its text grows with the count, and is built once for each.
+_FUSED_MAX = 8
 _EVENT_COLUMNS = (
     "stream_id",
     "version",
