@@ -57,20 +57,7 @@ _INSERT_PERSONAL = PERSONAL_DATA.insert()
 _WITH_PERSONAL = sa.select(EVENTS, PERSONAL_DATA.c.fields.label("personal")).outerjoin(
     PERSONAL_DATA, PERSONAL_DATA.c.event_id == EVENTS.c.event_id
 )
-_ADVANCE = (
-    STREAMS.update()
-    .where(
-        STREAMS.c.stream_id == sa.bindparam("stream"),
-        STREAMS.c.version == sa.bindparam("expected"),
-    )
-    .values(version=sa.bindparam("new"))
-    .returning(STREAMS.c.version)
-)
-
-_LAST_POSITION = sa.select(sa.func.max(EVENTS.c.position))
-_POSITIONS_AFTER = sa.select(EVENTS.c.event_id, EVENTS.c.position).where(
-    EVENTS.c.position > sa.bindparam("before")
-)
+# A stream's compare-and-set: moved to `new` only from the version `expected`.
 _ADVANCE_MANY = (
     STREAMS.update()
     .where(
@@ -78,6 +65,12 @@ _ADVANCE_MANY = (
         STREAMS.c.version == sa.bindparam("expected"),
     )
     .values(version=sa.bindparam("new"))
+)
+_ADVANCE = _ADVANCE_MANY.returning(STREAMS.c.version)
+
+_LAST_POSITION = sa.select(sa.func.max(EVENTS.c.position))
+_POSITIONS_AFTER = sa.select(EVENTS.c.event_id, EVENTS.c.position).where(
+    EVENTS.c.position > sa.bindparam("before")
 )
 
 
@@ -356,16 +349,7 @@ _EVENT_COLUMNS = (
     "metadata",
     "recorded_at",
 )
-_ADVANCED = (
-    STREAMS.update()
-    .where(
-        STREAMS.c.stream_id == sa.bindparam("stream"),
-        STREAMS.c.version == sa.bindparam("expected"),
-    )
-    .values(version=sa.bindparam("new"))
-    .returning(STREAMS.c.stream_id)
-    .cte("advanced")
-)
+_ADVANCED = _ADVANCE_MANY.returning(STREAMS.c.stream_id).cte("advanced")
 
 
 @functools.cache
